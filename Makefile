@@ -1,0 +1,35 @@
+# Neural Morph developer commands. A fresh clone needs only `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+READY := $(VENV)/.ready
+MODELS ?=
+
+.PHONY: venv demo test bench strip extension clean
+
+venv: $(READY)
+
+$(READY): requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -c "import torch, sys; sys.exit('a CUDA build of torch was installed' if torch.version.cuda else 0)"
+	touch $(READY)
+
+demo: venv
+	$(PY) bench/demo.py
+
+test: venv
+	$(PY) -m pytest -q tests
+
+bench: venv
+	$(PY) bench/bench.py $(MODELS)
+
+strip: venv
+	$(PY) bench/strip.py
+
+extension: venv
+	$(PY) bench/extension.py --wheels
+
+clean:
+	rm -rf out dist

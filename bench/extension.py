@@ -1,0 +1,87 @@
+"""Build and install the extension with Blender's own tool (blender_ext.py).
+
+    python bench/extension.py            # dist/neural_morph-<version>.zip, no wheels
+    python bench/extension.py --wheels   # per-platform zips bundling dependency wheels
+"""
+import argparse
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODULE = "bl_ext.user_default.neural_morph"
+
+
+def blender_ext():
+    """Path of blender_ext.py inside the installed bpy wheel."""
+    spec = importlib.util.find_spec("bpy")
+    base = pathlib.Path(list(spec.submodule_search_locations)[0])
+    found = sorted(base.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    if not found:
+        raise FileNotFoundError("blender_ext.py not found in the bpy package")
+    return found[-1]
+
+
+def run_tool(*args):
+    """Run blender_ext.py with `args`; returns its stdout, raises with its output on failure."""
+    proc = subprocess.run([sys.executable, str(blender_ext()), *map(str, args)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"blender_ext.py {args[0]} failed:\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def validate(source=ROOT):
+    return run_tool("validate", source)
+
+
+def build(out_dir, source=ROOT):
+    """Validate and build the zip(s) into out_dir; returns the list of zip paths."""
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    validate(source)
+    before = set(out_dir.glob("*.zip"))
+    run_tool("build", "--source-dir", source, "--output-dir", out_dir)
+    made = sorted(set(out_dir.glob("*.zip")) - before) or sorted(out_dir.glob("*.zip"))
+    return made
+
+
+def install(zip_path):
+    """Install and enable a built zip in the running Blender's user_default repository.
+
+    Call inside a bpy process whose BLENDER_USER_RESOURCES points at a throwaway folder.
+    Returns the add-on module name.
+    """
+    import bpy
+    result = bpy.ops.extensions.package_install_files(
+        filepath=str(zip_path), repo="user_default", enable_on_install=True)
+    if result != {'FINISHED'} or MODULE not in bpy.context.preferences.addons:
+        raise RuntimeError(f"installing {zip_path} failed: {result}")
+    return MODULE
+
+
+def disable():
+    """Disable the installed extension (always do this before the process exits)."""
+    import bpy
+    if MODULE in bpy.context.preferences.addons:
+        bpy.ops.preferences.addon_disable(module=MODULE)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "dist"))
+    parser.add_argument("--wheels", action="store_true",
+                        help="bundle dependency wheels per platform (see bench/wheels.py)")
+    args = parser.parse_args(argv)
+    if args.wheels:
+        from wheels import build_with_wheels
+        zips = build_with_wheels(args.out)
+    else:
+        zips = build(args.out)
+    for z in zips:
+        print(f"{z}  {z.stat().st_size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Count self-intersecting faces of a triangle mesh without Blender."""
+import numpy as np
+from scipy.spatial import cKDTree
+
+_CHUNK = 200_000
+
+
+def self_intersecting_faces(verts, faces):
+    """Indices of triangles that intersect another triangle they share no vertex with.
+
+    Vertices at identical positions count as shared; touching is not crossing.
+
+    verts: (V, 3) float, faces: (F, 3) int. Returns a sorted (K,) int64 array.
+    Candidate pairs come from a KD-tree on triangle centroids (each triangle finds the
+    smaller ones within its own reach), then an exact segment-triangle test in float64.
+    """
+    v = np.asarray(verts, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    # Vertices at the same position count as one: triangles meeting there share a vertex.
+    _, same = np.unique(v, axis=0, return_inverse=True)
+    f_id = same.reshape(-1)[f]
+    if len(f) < 2:
+        return np.zeros(0, dtype=np.int64)
+    tri = v[f]
+    centroid = tri.mean(axis=1)
+    radius = np.linalg.norm(tri - centroid[:, None], axis=2).max(axis=1)
+    tree = cKDTree(centroid)
+    hits = tree.query_ball_point(centroid, 2.0 * radius * (1 + 1e-9) + 1e-12)
+    counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+    i = np.repeat(np.arange(len(f)), counts)
+    j = np.fromiter((k for h in hits for k in h), dtype=np.int64, count=counts.sum())
+    keep = (radius[j] < radius[i]) | ((radius[j] == radius[i]) & (j > i))
+    i, j = i[keep], j[keep]
+    dist = np.linalg.norm(centroid[i] - centroid[j], axis=1)
+    keep = dist <= radius[i] + radius[j]
+    i, j = i[keep], j[keep]
+    shared = (f_id[i][:, :, None] == f_id[j][:, None, :]).any(axis=(1, 2))
+    i, j = i[~shared], j[~shared]
+    overlap = (np.maximum(tri[i].min(1), tri[j].min(1)) <= np.minimum(tri[i].max(1), tri[j].max(1))).all(1)
+    i, j = i[overlap], j[overlap]
+    bad = np.zeros(len(f), dtype=bool)
+    for s in range(0, len(i), _CHUNK):
+        a, b = i[s:s + _CHUNK], j[s:s + _CHUNK]
+        hit = _triangles_intersect(tri[a], tri[b])
+        bad[a[hit]] = True
+        bad[b[hit]] = True
+    return np.flatnonzero(bad)
+
+
+def count_self_intersections(verts, faces):
+    """Number of distinct self-intersecting triangles (see `self_intersecting_faces`)."""
+    return int(len(self_intersecting_faces(verts, faces)))
+
+
+def _triangles_intersect(t1, t2):
+    """Do the triangle pairs (P, 3, 3) and (P, 3, 3) cross? -> (P,) bool."""
+    hit = np.zeros(len(t1), dtype=bool)
+    for src, dst in ((t1, t2), (t2, t1)):
+        for k in range(3):
+            hit |= _segment_hits_triangle(src[:, k], src[:, (k + 1) % 3], dst)
+    return hit
+
+
+def _segment_hits_triangle(p0, p1, tri, eps=1e-12):
+    # A proper crossing only: segments that touch a triangle at a point count as clean.
+    """Möller–Trumbore for segments p0→p1 against triangles: (P, 3), (P, 3), (P, 3, 3) -> (P,)."""
+    d = p1 - p0
+    e1 = tri[:, 1] - tri[:, 0]
+    e2 = tri[:, 2] - tri[:, 0]
+    h = np.cross(d, e2)
+    a = np.einsum("ij,ij->i", e1, h)
+    ok = np.abs(a) > eps * (np.linalg.norm(d, axis=1) * np.linalg.norm(e1, axis=1) * np.linalg.norm(e2, axis=1) + 1e-300)
+    inv = np.where(ok, 1.0 / np.where(ok, a, 1.0), 0.0)
+    s = p0 - tri[:, 0]
+    u = inv * np.einsum("ij,ij->i", s, h)
+    q = np.cross(s, e1)
+    w = inv * np.einsum("ij,ij->i", d, q)
+    t = inv * np.einsum("ij,ij->i", e2, q)
+    tol = 1e-9  # touching (shared corner positions, end points on an edge) is not crossing
+    return ok & (u > tol) & (w > tol) & (u + w < 1 - tol) & (t > tol) & (t < 1 - tol)

@@ -1,0 +1,73 @@
+"""A fit running on a worker thread: start, poll, cancel, result."""
+import threading
+import time
+
+from .fit import Cancelled
+from .morph import build_morph
+
+
+class FitJob:
+    """Runs `build_morph` on a daemon thread; the caller polls from its own thread.
+
+    `poll()` returns (state, iteration, loss) with state in {"running", "done",
+    "cancelled", "failed"}. Nothing here touches Blender data.
+    """
+
+    def __init__(self, target_points, settings, init=None):
+        self.target_points = target_points
+        self.settings = settings
+        self.init = init
+        self.iteration = 0
+        self.loss = float("nan")
+        self.total = settings.iterations
+        self.state = "idle"
+        self.error = None
+        self._result = None
+        self._cancel = threading.Event()
+        self._thread = None
+        self.started_at = None
+
+    def start(self):
+        self.state = "running"
+        self.started_at = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="neural-morph-fit", daemon=True)
+        self._thread.start()
+        return self
+
+    def _progress(self, iteration, loss):
+        self.iteration, self.loss = iteration, loss
+
+    def _run(self):
+        try:
+            self._result = build_morph(self.target_points, self.settings, self._progress,
+                                       self._cancel, self.init)
+            self.state = "done"
+        except Cancelled:
+            self.state = "cancelled"
+        except Exception as exc:  # reported to the user by the caller
+            self.error = exc
+            self.state = "failed"
+
+    def poll(self):
+        return self.state, self.iteration, self.loss
+
+    @property
+    def fraction(self):
+        return min(1.0, self.iteration / max(self.total, 1))
+
+    def cancel(self, wait=True, timeout=5.0):
+        """Ask the worker to stop; with `wait`, join it (it stops at the next iteration)."""
+        self._cancel.set()
+        if wait and self._thread is not None:
+            self._thread.join(timeout)
+
+    def wait(self, timeout=None):
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.state
+
+    def result(self):
+        """The MorphResult once state is "done"; raises the worker's error if it failed."""
+        if self.state == "failed":
+            raise self.error
+        return self._result

@@ -1,0 +1,161 @@
+"""FittedFlow: a trained sphere flow plus the transform back to the target's space."""
+import base64
+import copy
+import dataclasses
+import json
+
+import numpy as np
+import torch
+
+from .flow import VelocityField, integrate
+from .icosphere import icosphere
+
+FORMAT_VERSION = 1
+_CHUNK = 65_536
+
+
+class FittedFlow:
+    """A fitted flow φ: unit sphere -> target surface, in normalised space.
+
+    `center` (3,) and `scale` map normalised points u to target space as center + scale·u.
+    Every method takes and returns float arrays; `normalized=True` skips that transform.
+    """
+
+    def __init__(self, field, center, scale, settings, history=(), iterations=0, seconds=0.0,
+                 radius=1.0):
+        self.field = field
+        self.center = np.asarray(center, dtype=np.float64).reshape(3)
+        self.scale = float(scale)
+        self.settings = settings
+        self.history = list(history)
+        self.iterations = int(iterations)
+        self.seconds = float(seconds)
+        self.radius = float(radius)
+
+    # -- transforms ---------------------------------------------------------------------
+    def to_target(self, unit_points):
+        """Normalised (N, 3) -> target space (N, 3) float64."""
+        return self.center + self.scale * np.asarray(unit_points, dtype=np.float64)
+
+    def to_normalized(self, points):
+        """Target space (N, 3) -> normalised (N, 3) float64."""
+        return (np.asarray(points, dtype=np.float64) - self.center) / self.scale
+
+    # -- evaluation -----------------------------------------------------------------------
+    @torch.no_grad()
+    def flow(self, points, t0=0.0, t1=1.0, times=None):
+        """Carry normalised points (N, 3) from time t0 to t1 (or to each of `times`).
+
+        Returns (N, 3) float64, or (T, N, 3) when `times` is given (times[0] is the start).
+        Integration runs in chunks, on the fixed grid of the fit's solver settings plus
+        the requested times, so every returned state is a true solver state.
+        """
+        s = self.settings
+        grid = [t0, t1] if times is None else list(times)
+        x = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        out = np.empty((len(grid), len(x), 3))
+        self.field.eval()
+        for a in range(0, len(x), _CHUNK):
+            xt = torch.as_tensor(x[a:a + _CHUNK], dtype=torch.float32)
+            states = [xt]
+            for g0, g1 in zip(grid[:-1], grid[1:]):
+                steps = max(1, int(round(abs(g1 - g0) * s.steps)))
+                if g0 == g1:
+                    states.append(states[-1])
+                    continue
+                seg = integrate(self.field, states[-1], torch.tensor([g0, g1]), s.method,
+                                steps, adjoint=False)[-1]
+                states.append(seg)
+            out[:, a:a + _CHUNK] = torch.stack(states).double().numpy()
+        return out[-1] if times is None else out
+
+    def sphere(self, level):
+        """Icosphere of radius `radius` at `level`: (verts (V, 3) float64, faces (F, 3) int64)."""
+        verts, faces = icosphere(level)
+        return verts * self.radius, faces
+
+    def surface(self, level, normalized=False):
+        """Flowed icosphere: (verts (V, 3) float64, faces (F, 3) int64), target space by default."""
+        verts, faces = self.sphere(level)
+        moved = self.flow(verts)
+        return (moved if normalized else self.to_target(moved)), faces
+
+    def trajectory(self, level, times, normalized=False):
+        """States of the icosphere at each time in `times` (0 = sphere, 1 = shape): (T, V, 3)."""
+        verts, faces = self.sphere(level)
+        states = self.flow(verts, times=list(times))
+        return (states if normalized else self.to_target(states)), faces
+
+    def inverse(self, points, normalized=False):
+        """Integrate backward from t=1 to t=0: surface points (N, 3) -> sphere points (N, 3)."""
+        unit = np.asarray(points, dtype=np.float64) if normalized else self.to_normalized(points)
+        back = self.flow(unit, t0=1.0, t1=0.0)
+        return back if normalized else self.to_target(back)
+
+    def copy(self):
+        """An independent deep copy (weights included)."""
+        return copy.deepcopy(self)
+
+    # -- plain-data persistence (no pickle) ---------------------------------------------------
+    def to_dict(self):
+        """Plain data: JSON-safe header plus float32 weights as base64 strings."""
+        weights = {k: _encode(v) for k, v in self.field.state_dict().items()}
+        return {
+            "format": FORMAT_VERSION,
+            "kind": "neural_morph.sphere_flow",
+            "architecture": {"width": self.field.width, "depth": self.field.depth},
+            "settings": dataclasses.asdict(self.settings),
+            "center": self.center.tolist(),
+            "scale": self.scale,
+            "radius": self.radius,
+            "iterations": self.iterations,
+            "seconds": self.seconds,
+            "history": [float(h) for h in self.history[-2000:]],
+            "weights": weights,
+        }
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data):
+        """Rebuild from `to_dict` output; ValueError with a sentence when it cannot."""
+        from .fit import FitSettings
+        if not isinstance(data, dict) or data.get("kind") != "neural_morph.sphere_flow":
+            raise ValueError("The stored data is not a Neural Morph flow.")
+        version = data.get("format")
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"The stored flow uses format version {version}, but this Neural Morph reads "
+                f"format version {FORMAT_VERSION}. Refit the object with this version.")
+        try:
+            arch = data["architecture"]
+            field = VelocityField(arch["width"], arch["depth"])
+            known = {f.name for f in dataclasses.fields(FitSettings)}
+            settings = FitSettings(**{k: v for k, v in data["settings"].items() if k in known})
+            state = {k: _decode(v, field.state_dict()[k].shape) for k, v in data["weights"].items()}
+            field.load_state_dict(state)
+            return cls(field.eval(), data["center"], data["scale"], settings,
+                       data.get("history", ()), data.get("iterations", 0),
+                       data.get("seconds", 0.0), data.get("radius", 1.0))
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"The stored flow is damaged and cannot be read ({exc}).") from None
+
+    @classmethod
+    def from_json(cls, text):
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError):
+            raise ValueError("The stored flow is damaged and cannot be read (invalid JSON).") from None
+        return cls.from_dict(data)
+
+
+def _encode(tensor):
+    return base64.b64encode(tensor.detach().cpu().float().numpy().tobytes()).decode("ascii")
+
+
+def _decode(text, shape):
+    arr = np.frombuffer(base64.b64decode(text.encode("ascii"), validate=True), dtype=np.float32)
+    if arr.size != int(np.prod(shape)):
+        raise ValueError("weight sizes do not match the architecture")
+    return torch.from_numpy(arr.copy()).reshape(shape)

@@ -1,0 +1,192 @@
+"""core/: geometry, sampling, Chamfer, flow, fit, persistence (no Blender data needed)."""
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from neural_morph import core
+
+ELLIPSOID_AXES = np.array([1.0, 0.6, 0.4])
+QUICK = dict(iterations=120, points=256, target_samples=20_000, width=64, depth=2,
+             warm_start=30, learning_rate=5e-3, resolution=3, max_resolution=5)
+
+
+def ellipsoid_points(n=20_000, seed=1):
+    verts, faces = core.icosphere(4)
+    return core.sample_surface(verts * ELLIPSOID_AXES, faces, n, seed)
+
+
+@pytest.fixture(scope="module")
+def ellipsoid_fit():
+    points = ellipsoid_points()
+    return points, core.fit(points, core.FitSettings(**QUICK))
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3, 4])
+def test_icosphere_counts_and_unit_norm(level):
+    verts, faces = core.icosphere(level)
+    assert (len(verts), len(faces)) == core.icosphere_counts(level) == (10 * 4 ** level + 2, 20 * 4 ** level)
+    assert np.allclose(np.linalg.norm(verts, axis=1), 1.0)
+    # outward winding: every face normal points away from the centre
+    tri = verts[faces]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    assert ((normal * tri.mean(1)).sum(1) > 0).all()
+    assert core.count_self_intersections(verts, faces) == 0
+
+
+def test_icosphere_rejects_bad_level():
+    with pytest.raises(ValueError, match="between 0 and"):
+        core.icosphere(12)
+
+
+def test_sampling_is_uniform_by_area():
+    # two disjoint triangles with areas 1 and 3
+    verts = np.array([[0, 0, 0], [2, 0, 0], [0, 1, 0], [0, 0, 5], [6, 0, 5], [0, 1, 5]], float)
+    faces = np.array([[0, 1, 2], [3, 4, 5]])
+    n = 100_000
+    pts, tri = core.sample_surface(verts, faces, n, rng=0, return_faces=True)
+    share = (tri == 1).mean()
+    sigma = np.sqrt(0.75 * 0.25 / n)
+    assert abs(share - 0.75) < 5 * sigma
+    assert np.allclose(pts[tri == 0, 2], 0) and np.allclose(pts[tri == 1, 2], 5)
+    # inside each triangle, uniform: the mean is the centroid
+    assert np.allclose(pts[tri == 1].mean(0), verts[3:].mean(0), atol=0.03)
+    assert (pts[tri == 0, 0] / 2 + pts[tri == 0, 1] <= 1 + 1e-9).all()
+
+
+def test_sampling_refuses_degenerate_mesh():
+    verts = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], float)
+    with pytest.raises(ValueError, match="no surface area"):
+        core.sample_surface(verts, np.array([[0, 1, 2]]), 10)
+
+
+def test_triangulate_fans_polygons():
+    tris = core.triangulate([3, 4, 5], list(range(3)) + list(range(3, 7)) + list(range(7, 12)))
+    assert tris.tolist() == [[0, 1, 2], [3, 4, 5], [3, 5, 6], [7, 8, 9], [7, 9, 10], [7, 10, 11]]
+
+
+def test_chamfer_matches_brute_force_and_has_gradients():
+    rng = np.random.default_rng(3)
+    p = torch.tensor(rng.normal(size=(50, 3)), requires_grad=True)
+    q = rng.normal(size=(70, 3))
+    d = ((p.detach().numpy()[:, None] - q[None]) ** 2).sum(-1)
+    brute = d.min(1).mean() + d.min(0).mean()
+    value = core.chamfer_distance(p, q)
+    assert value.item() == pytest.approx(brute, rel=1e-10)
+    value.backward()
+    assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+def test_self_intersections_of_crossing_touching_and_apart_triangles():
+    a = [[0, 0, 0], [1, 0, 0], [0, 1, 0]]
+    crossing = [[0.2, 0.2, -1], [0.3, 0.2, 1], [0.2, 0.3, 1]]
+    apart = [[5, 5, 5], [6, 5, 5], [5, 6, 5]]
+    touching = [[1, 0, 0], [2, 0, 1], [2, 1, 1]]  # shares a corner position only
+    faces = np.array([[0, 1, 2], [3, 4, 5]])
+    assert core.count_self_intersections(np.array(a + crossing, float), faces) == 2
+    assert core.count_self_intersections(np.array(a + apart, float), faces) == 0
+    assert core.count_self_intersections(np.array(a + touching, float), faces) == 0
+
+
+def test_untrained_flow_is_identity():
+    field = core.VelocityField(32, 2)
+    x = torch.randn(100, 3)
+    y = core.integrate(field, x, torch.tensor([0.0, 1.0]))[-1]
+    assert torch.allclose(x, y)
+
+
+def test_fit_reaches_low_chamfer_on_ellipsoid(ellipsoid_fit):
+    points, model = ellipsoid_fit
+    verts, faces = model.surface(4)
+    unit_target = model.to_normalized(points)
+    fitted = core.mesh_chamfer(model.to_normalized(verts), faces, unit_target)
+    sphere_v, sphere_f = core.icosphere(4)
+    untrained = core.mesh_chamfer(sphere_v, sphere_f, unit_target)
+    # The untrained flow (the unit sphere) is ~4e-1 away. A fitted flow must be within
+    # 1e-3, i.e. an RMS error of about 2% of the radius, and 100x better than the sphere.
+    assert fitted < 1e-3
+    assert fitted < untrained / 100
+    assert len(model.history) == QUICK["iterations"]
+    assert core.count_self_intersections(verts, faces) == 0
+
+
+def test_inverse_of_surface_returns_sphere(ellipsoid_fit):
+    _, model = ellipsoid_fit
+    verts, _ = model.surface(3)
+    back = model.inverse(verts)
+    sphere, _ = core.icosphere(3)
+    assert np.abs(model.to_normalized(back) - sphere).max() < 1e-3
+
+
+def test_trajectory_ends_match_sphere_and_surface(ellipsoid_fit):
+    _, model = ellipsoid_fit
+    states, faces = model.trajectory(2, np.linspace(0, 1, 5), normalized=True)
+    sphere, _ = core.icosphere(2)
+    surface, _ = model.surface(2, normalized=True)
+    assert states.shape == (5, len(sphere), 3)
+    assert np.allclose(states[0], sphere)
+    assert np.abs(states[-1] - surface).max() < 1e-4
+
+
+def test_same_seed_gives_identical_result():
+    points = ellipsoid_points(5_000)
+    settings = core.FitSettings(**{**QUICK, "iterations": 15, "warm_start": 5})
+    a = core.fit(points, settings).surface(2)[0]
+    b = core.fit(points, settings).surface(2)[0]
+    c = core.fit(points, core.FitSettings(**{**QUICK, "iterations": 15, "warm_start": 5, "seed": 1})).surface(2)[0]
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_fit_refuses_bad_points_and_settings():
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        core.fit(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [np.nan, 0, 0]]))
+    with pytest.raises(ValueError, match="zero size"):
+        core.fit(np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="Resolution"):
+        core.FitSettings(resolution=12).validate()
+
+
+def test_model_round_trips_through_plain_json(ellipsoid_fit):
+    _, model = ellipsoid_fit
+    text = model.to_json()
+    assert "pickle" not in text
+    again = core.FittedFlow.from_json(text)
+    assert np.abs(again.surface(3)[0] - model.surface(3)[0]).max() < 1e-6
+
+
+def test_model_from_other_version_fails_with_both_versions(ellipsoid_fit):
+    data = ellipsoid_fit[1].to_dict()
+    data["format"] = 99
+    with pytest.raises(ValueError, match=f"version 99.*version {core.FORMAT_VERSION}"):
+        core.FittedFlow.from_dict(data)
+    data["format"] = core.FORMAT_VERSION
+    data["weights"]["out.weight"] = "AAAA"
+    with pytest.raises(ValueError, match="damaged"):
+        core.FittedFlow.from_dict(data)
+    with pytest.raises(ValueError, match="damaged"):
+        core.FittedFlow.from_json("{not json")
+
+
+def test_fit_job_reports_progress_and_cancels_quickly():
+    points = ellipsoid_points(5_000)
+    job = core.FitJob(points, core.FitSettings(**{**QUICK, "iterations": 5_000})).start()
+    deadline = time.time() + 60
+    while job.iteration < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    state, iteration, loss = job.poll()
+    assert state == "running" and iteration >= 3 and np.isfinite(loss)
+    t0 = time.perf_counter()
+    job.cancel(wait=True)
+    assert time.perf_counter() - t0 < 1.0
+    assert job.poll()[0] == "cancelled" and job.result() is None
+
+
+def test_fit_job_surfaces_worker_errors():
+    job = core.FitJob(np.zeros((10, 3)), core.FitSettings(**QUICK)).start()
+    assert job.wait(30) == "failed"
+    with pytest.raises(ValueError, match="zero size"):
+        job.result()
+    assert threading.active_count() >= 1

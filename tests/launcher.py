@@ -1,0 +1,33 @@
+"""Run a user's script the way `blender -b FILE.blend --python SCRIPT` would see it.
+
+    python tests/launcher.py FILE.blend SCRIPT.py EXTENSION.zip
+
+Opens the .blend, installs and enables the extension from the zip in a throwaway user
+repository (like an installed extension that is enabled in the preferences), runs the
+unchanged script with runpy, then disables the extension so the process can exit.
+"""
+import os
+import pathlib
+import runpy
+import sys
+import tempfile
+
+os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="neural_morph_user_"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "bench"))
+
+import bpy  # noqa: E402
+
+import extension  # noqa: E402
+
+
+def main(blend, script, zip_path):
+    extension.install(zip_path)
+    try:
+        bpy.ops.wm.open_mainfile(filepath=blend)
+        runpy.run_path(script, run_name="__main__")
+    finally:
+        extension.disable()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

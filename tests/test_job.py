@@ -1,0 +1,66 @@
+"""The UI path: the job object that the modal operator forwards to.
+
+In the bpy module INVOKE_DEFAULT never reaches invoke() (no window or event), so these
+tests drive operators.fit's job functions directly: progress, cancel, one at a time.
+"""
+import time
+from types import SimpleNamespace
+
+import bpy
+import pytest
+
+from conftest import counts
+from neural_morph.operators import blender_data as data
+from neural_morph.operators import fit as fit_ops
+
+
+def props(**overrides):
+    values = dict(target="", iterations=40, resolution=2, points=128, learning_rate=3e-3,
+                  steps=4, seed=0)
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_job_progresses_and_writes_result(suzanne):
+    before = counts()
+    job = fit_ops.start_job(bpy.context, props())
+    assert fit_ops.active_job() is job
+    wait_for(lambda: job.iteration > 0)
+    assert 0 < job.fraction <= 1
+    assert counts() == before  # nothing is created while fitting
+    wait_for(lambda: job.poll()[0] != "running", 300)
+    obj, figures = fit_ops.finish_job(bpy.context, job)
+    assert obj.name == "Suzanne Morph" and figures["iterations"] == 40
+    assert counts() == (before[0] + 1, before[1] + 1)
+    assert fit_ops.active_job() is None
+
+
+def test_only_one_job_at_a_time_and_cancel_is_quick(suzanne):
+    before = counts()
+    job = fit_ops.start_job(bpy.context, props(iterations=100_000))
+    try:
+        with pytest.raises(data.InputError, match="already running"):
+            fit_ops.start_job(bpy.context, props())
+        wait_for(lambda: job.iteration > 1)
+    finally:
+        t0 = time.perf_counter()
+        fit_ops.cancel_job()
+        elapsed = time.perf_counter() - t0
+    assert elapsed < 1.0
+    assert job.poll()[0] == "cancelled"
+    assert fit_ops.active_job() is None
+    assert counts() == before
+
+
+def test_job_refuses_bad_input_before_starting(scene):
+    bpy.ops.object.camera_add()
+    with pytest.raises(data.InputError, match="not a mesh"):
+        fit_ops.start_job(bpy.context, props())
+    assert fit_ops.active_job() is None

@@ -1,9 +1,9 @@
 """Thin bpy operators: read Blender data, call core, write Blender data."""
 import bpy
 
-from . import fit
+from . import fit, morph
 
-classes = fit.classes
+classes = fit.classes + morph.classes
 
 
 def register():

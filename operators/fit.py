@@ -8,7 +8,7 @@ from . import blender_data as data
 from . import deps
 
 # One fit at a time, shared by the modal operator and the panel's progress bar.
-_state = {"job": None, "target": None, "props": None, "preview": None}
+_state = {"job": None, "request": None}
 
 
 def fit_properties():
@@ -46,10 +46,19 @@ def settings_from(props):
 
 
 def prepare(context, props):
-    """Validate input and sample the target. Returns (target object, points, settings)."""
+    """Validate input and sample the target. Returns a FitRequest."""
     deps.require()
     from .. import core
     target = data.resolve_target(context, props.target)
+    init = morph = None
+    if getattr(props, "continue_fit", False):
+        morph, init = target, data.load_flow(target)
+        if target.data.shape_keys is not None:
+            raise data.InputError(f"'{target.name}' has shape keys: remove them before continuing the fit.")
+        source = target.get(data.PREFIX + "source", "")
+        target = bpy.data.objects.get(source)
+        if target is None:
+            raise data.InputError(f"The object '{source}' this morph was fitted to no longer exists.")
     verts, faces = data.evaluated_triangles(context, target)
     try:
         settings = settings_from(props)
@@ -57,20 +66,35 @@ def prepare(context, props):
         core.normalization(points)
     except ValueError as exc:
         raise data.InputError(f"'{target.name}': {exc}") from None
-    return target, points, settings
+    return FitRequest(target, points, settings, init, morph)
 
 
-def write_result(context, target, result, seconds):
-    """Create `<target> Morph` from a core.MorphResult; make it active and selected."""
+class FitRequest:
+    """Validated input of one fit: target object, samples (M, 3) world space, settings,
+    and for a continued fit the stored flow and the morph object to update."""
+
+    def __init__(self, target, points, settings, init=None, morph=None):
+        self.target, self.points, self.settings = target, points, settings
+        self.init, self.morph = init, morph
+        self.target_name = target.name
+        self.morph_name = morph.name if morph is not None else None
+
+
+def write_result(context, target, result, seconds, morph=None):
+    """Create `<target> Morph` from a core.MorphResult, or update `morph` in place for a
+    continued fit; make it active and selected. Returns (object, figures)."""
     from .. import core
     model = result.model
     name = f"{target.name} Morph"
     sphere_verts, _ = core.icosphere(result.level)
-    mesh = data.write_mesh(name, result.verts, result.faces,
-                           core.face_corner_uvs(sphere_verts, result.faces))
-    obj = bpy.data.objects.new(name, mesh)
-    obj.matrix_world = data.normalization_matrix(model.center, model.scale)
-    data.output_collection(context, target).objects.link(obj)
+    uvs = core.face_corner_uvs(sphere_verts, result.faces)
+    if morph is None:
+        obj = bpy.data.objects.new(name, data.write_mesh(name, result.verts, result.faces, uvs))
+        obj.matrix_world = data.normalization_matrix(model.center, model.scale)
+        data.output_collection(context, target).objects.link(obj)
+    else:
+        obj = morph
+        data.write_mesh(obj.data.name, result.verts, result.faces, uvs, mesh=obj.data)
     data.store_flow(obj, model)
     checked = data.count_self_intersections_bvh(result.verts, result.faces)
     figures = {
@@ -131,21 +155,23 @@ def start_job(context, props):
     from .. import core
     if active_job() is not None:
         raise data.InputError("A fit is already running: wait for it or press Esc to cancel it.")
-    target, points, settings = prepare(context, props)
-    job = core.FitJob(points, settings).start()
-    _state.update(job=job, target=target.name)
+    request = prepare(context, props)
+    job = core.FitJob(request.points, request.settings, init=request.init).start()
+    _state.update(job=job, request=request)
     return job
 
 
 def finish_job(context, job):
     """Write the finished job's result; returns (object, figures). Main thread only."""
     _state["job"] = None
-    target = bpy.data.objects.get(_state["target"] or "")
+    request = _state["request"]
     if job.state != "done":
         return None, None
-    if target is None:
-        raise data.InputError("The target was deleted during the fit; nothing was created.")
-    return write_result(context, target, job.result(), time.perf_counter() - job.started_at)
+    target = bpy.data.objects.get(request.target_name)
+    morph = bpy.data.objects.get(request.morph_name) if request.morph_name else None
+    if target is None or (request.morph_name and morph is None):
+        raise data.InputError("An object of the fit was deleted during the fit; nothing was created.")
+    return write_result(context, target, job.result(), time.perf_counter() - job.started_at, morph)
 
 
 def cancel_job():
@@ -165,24 +191,30 @@ class NEURALMORPH_OT_fit(bpy.types.Operator):
         "target": StringProperty(
             name="Target", default="",
             description="Name of the mesh object to fit; empty means the active object"),
+        "continue_fit": BoolProperty(
+            name="Continue", default=False,
+            description="Target is a morph object: train its stored flow further against "
+                        "the object it was fitted to, and update it in place"),
         **fit_properties(),
     }
 
     def execute(self, context):
         start = time.perf_counter()
         try:
-            target, points, settings = prepare(context, self)
+            request = prepare(context, self)
         except (data.InputError, RuntimeError) as exc:
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
         from .. import core
+        settings = request.settings
         progress = _console_progress(settings.iterations) if bpy.app.background else None
         try:
-            result = core.build_morph(points, settings, progress=progress)
+            result = core.build_morph(request.points, settings, progress=progress, init=request.init)
         except KeyboardInterrupt:
             self.report({'WARNING'}, "Neural Morph fit cancelled; nothing was created.")
             return {'CANCELLED'}
-        obj, figures = write_result(context, target, result, time.perf_counter() - start)
+        obj, figures = write_result(context, request.target, result,
+                                    time.perf_counter() - start, request.morph)
         report_result(self, figures)
         return {'FINISHED'}
 

@@ -1,0 +1,450 @@
+"""`make bench`: Neural Morph against the seed's configuration and Blender's Shrinkwrap.
+
+    python bench/bench.py [extra.obj ...] [--only NAME[,NAME]] [--iterations N] [--quick]
+                          [--seed-quality] [--out DIR]
+
+Targets: Blender's Suzanne, every .obj in ../shared/models (beside the checkout) when that
+folder exists, and the .obj paths given on the command line (imported with Blender's own
+OBJ importer). The add-on is built with blender_ext.py and installed into a throwaway user
+repository, then run through `bpy.ops.neural_morph.fit` exactly as a user gets it.
+Writes results.md, results.json, chamfer_vs_time.png and render_<target>.png to --out.
+"""
+import argparse
+import datetime
+import importlib
+import os
+import pathlib
+import platform
+import resource
+import shlex
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED_MODELS = ROOT.parent / "shared" / "models"
+os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="neural_morph_bench_")
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bpy  # noqa: E402  (after BLENDER_USER_RESOURCES)
+import numpy as np  # noqa: E402
+
+import extension  # noqa: E402
+import render  # noqa: E402
+import report  # noqa: E402
+import seed_baseline  # noqa: E402
+import shrinkwrap  # noqa: E402
+
+
+# -- configuration ------------------------------------------------------------------------
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="*", help="extra .obj files to benchmark")
+    p.add_argument("--only", default="", help="comma-separated target names (file stems, 'suzanne')")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="override Neural Morph's iteration count (quick trials)")
+    p.add_argument("--quick", action="store_true", help="tiny settings for a smoke run")
+    p.add_argument("--seed-quality", action="store_true",
+                   help="also train the seed configuration for as long as our fit took and "
+                        "measure its surface")
+    p.add_argument("--seed-iterations", type=int, default=None,
+                   help="seed iterations timed per target (default 5, quick 2)")
+    p.add_argument("--out", default=str(ROOT / "out" / "bench"))
+    args = p.parse_args(argv)
+    q = args.quick
+    args.settings = {
+        "metric_samples": 20_000 if q else 100_000,
+        "seed_iterations": args.seed_iterations or (2 if q else 5),
+        "ours_2000_iterations": 6 if q else 12,
+        "matmul_n": 1024 if q else 2048,
+        "matmul_reps": 3 if q else 5,
+        "scale_levels": (5, 8) if q else (5, 6, 7, 8),
+        "scale_fit_levels": (5, 8),
+        "scale_fit_iterations": 3 if q else 12,
+        "scale_sample_reps": 3,
+        "render_size": (960, 420) if q else (1600, 700),
+    }
+    # Operator property overrides; none at full scale: the operator's defaults are the point.
+    args.overrides = {}
+    if q:
+        args.overrides.update(iterations=20, resolution=3)
+    if args.iterations is not None:
+        args.overrides["iterations"] = args.iterations
+    return args
+
+
+def targets(args):
+    """[(name, path or None)]: Suzanne, the shared models, then the command-line files."""
+    found = [("suzanne", None)]
+    paths = sorted(SHARED_MODELS.glob("*.obj")) if SHARED_MODELS.is_dir() else []
+    paths += [pathlib.Path(m) for m in args.models]
+    seen = set()
+    for path in paths:
+        key = path.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        name, n = path.stem, 2
+        while any(name.lower() == f[0].lower() for f in found):
+            name, n = f"{path.stem}_{n}", n + 1
+        found.append((name, path))
+    if args.only:
+        wanted = {w.strip().lower() for w in args.only.split(",") if w.strip()}
+        unknown = wanted - {n.lower() for n, _ in found}
+        if unknown:
+            print(f"bench: no target named {', '.join(sorted(unknown))}; "
+                  f"known: {', '.join(n for n, _ in found)}", flush=True)
+        found = [(n, p) for n, p in found if n.lower() in wanted]
+    return found
+
+
+# -- measurement helpers -----------------------------------------------------------------
+def _status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+class PeakRSS:
+    """Resident-set high-water mark while a block runs.
+
+    Resets the kernel's per-process mark (VmHWM) through /proc/self/clear_refs where that is
+    allowed; otherwise falls back to getrusage's ru_maxrss, which never goes down (so the
+    figure is then the process's peak so far).
+    """
+    method = None
+
+    def __enter__(self):
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            PeakRSS.method = "VmHWM after resetting it through /proc/self/clear_refs"
+            self.reset = True
+        except OSError:
+            PeakRSS.method = "getrusage ru_maxrss (cannot be reset: process peak so far)"
+            self.reset = False
+        self.start_kb = _status_kb("VmRSS") or 0
+        return self
+
+    def __exit__(self, *exc):
+        peak = _status_kb("VmHWM") if self.reset else None
+        if peak is None:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.peak_mb = peak / 1024
+        self.increase_mb = max(0, peak - self.start_kb) / 1024
+        return False
+
+
+def matmul_peak(torch, n, reps):
+    """Best GFLOP/s of an n×n float32 torch.matmul at the current thread count."""
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    torch.matmul(a, b)  # warm-up
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n ** 3 / best / 1e9
+
+
+def timed_fit(core, points, settings):
+    """core.fit with a progress callback: (model, seconds since call at each iteration, losses)."""
+    stamps, losses = [], []
+    start = time.perf_counter()
+
+    def progress(iteration, loss):
+        stamps.append(time.perf_counter() - start)
+        losses.append(loss)
+    model = core.fit(points, settings, progress=progress)
+    return model, stamps, losses
+
+
+def per_iteration(stamps, skip=0):
+    """Median seconds between consecutive progress calls, from iteration `skip` on."""
+    d = np.diff(np.asarray(stamps, dtype=np.float64))[max(skip, 1) - 1:]
+    return float(np.median(d)) if len(d) else float("nan")
+
+
+def speed_figures(core, settings, seconds_per_iteration, peak_gflops):
+    field = core.VelocityField(settings.width, settings.depth)
+    evals = 4 * settings.steps if settings.method == "rk4" else None
+    flops = field.flops_per_eval() * evals * settings.points * 3
+    achieved = flops / seconds_per_iteration / 1e9
+    return {"points": settings.points, "width": settings.width, "depth": settings.depth,
+            "steps": settings.steps, "flops_per_eval_per_point": field.flops_per_eval(),
+            "evals_per_iteration": evals, "flops_per_iteration": flops,
+            "seconds_per_iteration": seconds_per_iteration, "achieved_gflops": achieved,
+            "fraction_of_peak": achieved / peak_gflops}
+
+
+# -- one target ------------------------------------------------------------------------------
+def load_target(name, path):
+    """Fresh empty file with the target in it; returns the object (named `name`)."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    if path is None:
+        bpy.ops.mesh.primitive_monkey_add()
+        obj = bpy.context.active_object
+    else:
+        if not pathlib.Path(path).is_file():
+            raise FileNotFoundError(f"{path} does not exist")
+        before = set(bpy.data.objects)
+        result = bpy.ops.wm.obj_import(filepath=str(path))
+        new = [o for o in bpy.data.objects if o not in before and o.type == 'MESH']
+        if result != {'FINISHED'} or not new:
+            raise RuntimeError(f"Blender's OBJ importer read no mesh from {path}")
+        if len(new) > 1:  # split by `o`/`g` records: join into one target
+            for o in bpy.context.view_layer.objects:
+                o.select_set(o in new)
+            bpy.context.view_layer.objects.active = new[0]
+            bpy.ops.object.join()
+        obj = new[0]
+    obj.name = name
+    return obj
+
+
+def operator_props(overrides):
+    """The operator's default property values with `overrides`, as an attribute object."""
+    rna = bpy.ops.neural_morph.fit.get_rna_type()
+    values = {p.identifier: getattr(p, "default", None) for p in rna.properties
+              if p.identifier != "rna_type"}
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+def metrics_row(core, method, verts, faces, target_tri, samples, seconds, mem, data, **extra):
+    m = core.metrics.surface_metrics(verts, faces, target_tri[0], target_tri[1], samples=samples)
+    row = {"method": method, "vertices": len(verts), "faces": len(faces), "seconds": seconds,
+           "peak_rss_mb": mem.peak_mb, "rss_increase_mb": mem.increase_mb, **m,
+           "self_intersections": core.count_self_intersections(verts, faces),
+           "self_intersections_bvh": data.count_self_intersections_bvh(verts, faces)}
+    row.update(extra)
+    return row
+
+
+def bench_target(name, path, args, nm, peak_gflops, out_dir):
+    core, data, opfit = nm.core, nm.operators.blender_data, nm.operators.fit
+    ctx = bpy.context
+    res = {"name": name, "source": str(path) if path else "bpy.ops.mesh.primitive_monkey_add",
+           "rows": []}
+    samples = args.settings["metric_samples"]
+    target = load_target(name, path)
+    target_tri = data.evaluated_triangles(ctx, target)
+    res["target_vertices"], res["target_triangles"] = len(target_tri[0]), len(target_tri[1])
+    print(f"\n=== {name}: {len(target_tri[1]):,} triangles ===", flush=True)
+
+    # 1. Neural Morph through the operator, as a user runs it.
+    props = operator_props(args.overrides)
+    op_kwargs = dict(args.overrides, target=target.name)
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        status = bpy.ops.neural_morph.fit(**op_kwargs)
+        wall = time.perf_counter() - t0
+    morph = ctx.active_object
+    if status != {'FINISHED'} or morph is None or morph == target:
+        raise RuntimeError(f"neural_morph.fit returned {status}")
+    fig = data.figures_of(morph)
+    mw = np.array(morph.matrix_world, dtype=np.float64)
+    unit_verts = data.mesh_vertices(morph.data)
+    faces = data.mesh_triangles(morph.data)
+    world = unit_verts @ mw[:3, :3].T + mw[:3, 3]
+    row = metrics_row(core, "Neural Morph", world, faces, target_tri, samples,
+                      float(fig["seconds"]), mem, data, wall_seconds=wall,
+                      resolution=int(fig["resolution"]), iterations=int(fig["iterations"]),
+                      operator_self_intersections=int(fig["self_intersections"]),
+                      training_chamfer=float(fig["chamfer"]))
+    res["rows"].append(row)
+    level = int(fig["resolution"])
+    print(f"Neural Morph: {fig['seconds']:.1f} s, level {level}, F@1% {row['fscore@0.01']:.3f}",
+          flush=True)
+
+    # Loss vs wall time: the same fit again through core with a timing callback, on the
+    # operator's own samples and settings (deterministic: the histories should match).
+    settings = opfit.settings_from(props)
+    points = core.sample_surface(target_tri[0], target_tri[1], settings.target_samples,
+                                 settings.seed)
+    _, stamps, losses = timed_fit(core, points, settings)
+    stored = data.load_flow(morph).history
+    res["curve"] = {"seconds": stamps, "losses": losses, "warm_start": settings.warm_start,
+                    "identical_to_operator": bool(len(stored) == len(losses)
+                                                  and np.array_equal(stored, losses))}
+    spi = per_iteration(stamps, skip=settings.warm_start + 1)
+    res["speed_default"] = speed_figures(core, settings, spi, peak_gflops)
+    res["our_settings"] = {k: getattr(settings, k) for k in (
+        "iterations", "points", "target_samples", "width", "depth", "method", "steps",
+        "learning_rate", "warm_start", "resolution", "max_resolution", "seed")}
+
+    # 2. The seed's configuration: seconds per iteration, and ours at 2,000 points.
+    center, scale = core.normalization(points)
+    unit = (points - center) / scale
+    res["seed"] = seed_baseline.time_iterations(unit, args.settings["seed_iterations"])
+    s2000 = core.FitSettings(iterations=args.settings["ours_2000_iterations"], points=2000,
+                             warm_start=0, seed=settings.seed)
+    _, stamps2, _ = timed_fit(core, points, s2000)
+    res["ours_2000"] = {"iterations": s2000.iterations, "points": 2000, "stamps": stamps2,
+                        "seconds_per_iteration": per_iteration(stamps2, skip=2)}
+    res["speed_2000"] = speed_figures(core, s2000, res["ours_2000"]["seconds_per_iteration"],
+                                      peak_gflops)
+    res["speed_ratio"] = res["seed"]["seconds_per_iteration"] / res["ours_2000"]["seconds_per_iteration"]
+    print(f"seed {res['seed']['seconds_per_iteration']:.3f} s/iteration, ours at 2,000 points "
+          f"{res['ours_2000']['seconds_per_iteration']:.4f} s/iteration "
+          f"({res['speed_ratio']:.1f}x)", flush=True)
+    if args.seed_quality:
+        budget = float(fig["seconds"])
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            run = seed_baseline.fit_for(unit, budget)
+            sphere, sfaces = core.icosphere(level)
+            sverts = center + scale * run.surface(sphere)
+            secs = time.perf_counter() - t0
+        res["rows"].append(metrics_row(core, f"Seed config ({len(run.history)} it. in our time)",
+                                       sverts, sfaces, target_tri, samples, secs, mem, data,
+                                       iterations=len(run.history)))
+        res["seed_quality"] = {"iterations": len(run.history), "budget_seconds": budget,
+                               "history": [h[:2] for h in run.history]}
+
+    # 3. Shrinkwrap on an icosphere with our output's vertex count.
+    sw_center, radius = shrinkwrap.enclosing_sphere(target_tri[0])
+    wrapped = {}
+    for mode in shrinkwrap.MODES:
+        try:
+            with PeakRSS() as mem:
+                obj, verts, sfaces, secs = shrinkwrap.wrap(ctx, target, level, mode, sw_center, radius)
+            wrapped[mode] = obj
+            res["rows"].append(metrics_row(core, f"Shrinkwrap {mode}", verts, sfaces, target_tri,
+                                           samples, secs, mem, data, mode=mode))
+        except Exception as exc:
+            traceback.print_exc()
+            res.setdefault("errors", []).append(f"Shrinkwrap {mode}: {exc}")
+    sw_rows = [r for r in res["rows"] if r.get("mode")]
+    best = max(sw_rows, key=lambda r: r["fscore@0.01"]) if sw_rows else None
+    if best:
+        best["best"] = True
+        res["best_shrinkwrap"] = best["mode"]
+
+    # 4. Render target, Neural Morph, best Shrinkwrap side by side.
+    objs, labels = [target, morph], [name, "Neural Morph"]
+    if best:
+        objs.append(shrinkwrap.bake(ctx, wrapped[best["mode"]]))
+        labels.append(f"Shrinkwrap {best['mode']}")
+    try:
+        render.side_by_side(objs, out_dir / f"render_{name}.png", labels,
+                            size=args.settings["render_size"])
+        res["render"] = f"render_{name}.png"
+    except Exception as exc:
+        traceback.print_exc()
+        res.setdefault("errors", []).append(f"render: {exc}")
+    return res
+
+
+# -- scale ------------------------------------------------------------------------------------
+def scale_study(core, args):
+    """Sampling time vs triangle count, and fit-loop time on a small and a huge target."""
+    rows = []
+    for level in args.settings["scale_levels"]:
+        verts, faces = core.icosphere(level)
+        verts = verts * np.array([1.0, 0.7, 0.5])  # an ellipsoid: unequal triangle areas
+        times = []
+        for rep in range(args.settings["scale_sample_reps"]):
+            t = time.perf_counter()
+            pts = core.sample_surface(verts, faces, 100_000, rep)
+            times.append(time.perf_counter() - t)
+        row = {"level": level, "triangles": len(faces), "vertices": len(verts),
+               "sample_seconds": float(np.median(times))}
+        if level in args.settings["scale_fit_levels"]:
+            s = core.FitSettings(iterations=args.settings["scale_fit_iterations"], warm_start=0)
+            _, stamps, _ = timed_fit(core, pts, s)
+            row["fit_seconds_per_iteration"] = per_iteration(stamps, skip=1)
+            row["fit_iterations"] = s.iterations
+        rows.append(row)
+        print(f"scale: {len(faces):,} triangles, sampling {row['sample_seconds']:.3f} s", flush=True)
+        del verts, faces
+    big = max(rows, key=lambda r: r["triangles"])
+    note = (f"Targets: ellipsoids made from core.icosphere(level). Sampling 100k points from "
+            f"{big['triangles']:,} triangles takes {big['sample_seconds']:.2f} s "
+            f"({'under' if big['sample_seconds'] < 1 else 'OVER'} 1 s). The fit only ever sees "
+            "the 100,000 sampled points, so its loop time does not depend on the triangle count: "
+            "compare the fit-loop column (same settings, default points and width, warm start off).")
+    return {"rows": rows, "note": note}
+
+
+# -- main -------------------------------------------------------------------------------------
+def machine_info(torch):
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "nproc": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "blender": bpy.app.version_string,
+            "python": platform.python_version(),
+            "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+
+
+def run(args, out_dir):
+    nm = importlib.import_module(extension.MODULE)
+    importlib.import_module(extension.MODULE + ".core.metrics")  # not re-exported by core
+    import torch
+    results = {
+        "command": "bench/bench.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine_info(torch), "settings": dict(args.settings),
+        "overrides": dict(args.overrides), "metric_samples": args.settings["metric_samples"],
+        "targets": [], "our_settings": {},
+    }
+    peak = matmul_peak(torch, args.settings["matmul_n"], args.settings["matmul_reps"])
+    results["speed"] = {"matmul_n": args.settings["matmul_n"],
+                        "matmul_reps": args.settings["matmul_reps"], "matmul_gflops": peak}
+    print(f"matmul peak: {peak:.1f} GFLOP/s at {torch.get_num_threads()} thread(s)", flush=True)
+    for name, path in targets(args):
+        try:
+            res = bench_target(name, path, args, nm, peak, out_dir)
+            results["our_settings"] = res.pop("our_settings", results["our_settings"])
+        except Exception as exc:
+            traceback.print_exc()
+            print(f"bench: target {name} failed: {exc}", flush=True)
+            res = {"name": name, "source": str(path), "error": f"{type(exc).__name__}: {exc}"}
+        results["targets"].append(res)
+    try:
+        results["scale"] = scale_study(nm.core, args)
+    except Exception as exc:
+        traceback.print_exc()
+        results["scale"] = {"rows": [], "note": f"scale study failed: {exc}"}
+    results["memory_method"] = PeakRSS.method or "not measured"
+    results["machine"]["process_max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out_dir = pathlib.Path(args.out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    zip_path = extension.build(tempfile.mkdtemp(prefix="neural_morph_dist_"))[0]
+    extension.install(zip_path)
+    try:
+        results = run(args, out_dir)
+    finally:
+        extension.disable()
+    text = report.markdown(results)
+    (out_dir / "results.md").write_text(text)
+    report.write_json(results, out_dir / "results.json")
+    try:
+        report.plot_curves(results, out_dir / "chamfer_vs_time.png")
+    except Exception:
+        traceback.print_exc()
+    print("\n" + text)
+    print(f"wrote {out_dir}/results.md, results.json, chamfer_vs_time.png, render_*.png")
+    failed = [t["name"] for t in results["targets"] if t.get("error")]
+    return 1 if failed and len(failed) == len(results["targets"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Write the benchmark's results.md, results.json and chamfer_vs_time.png (no bpy here)."""
+import json
+import math
+
+import numpy as np
+
+METRIC_COLUMNS = (
+    ("Method", "method", "{}"),
+    ("Vertices", "vertices", "{:,}"),
+    ("Seconds", "seconds", "{:.2f}"),
+    ("Peak RSS MB", "peak_rss_mb", "{:.0f}"),
+    ("+RSS MB", "rss_increase_mb", "{:.0f}"),
+    ("Chamfer-L1", "chamfer_l1", "{:.5f}"),
+    ("F@1%", "fscore@0.01", "{:.3f}"),
+    ("F@2%", "fscore@0.02", "{:.3f}"),
+    ("Normal cons.", "normal_consistency", "{:.3f}"),
+    ("Self-int. faces", "self_intersections", "{}"),
+)
+
+
+def _fmt(value, pattern):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    try:
+        return pattern.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def quality_table(results):
+    header = ["Target"] + [c[0] for c in METRIC_COLUMNS]
+    rows = []
+    for t in results["targets"]:
+        if t.get("error") and not t.get("rows"):
+            rows.append([t["name"], f"**failed**: {t['error']}"] + [""] * (len(header) - 2))
+            continue
+        for r in t.get("rows", []):
+            cells = [t["name"]]
+            for _, key, pattern in METRIC_COLUMNS:
+                value = r.get(key)
+                if key == "method" and r.get("best"):
+                    value = f"{value} (best Shrinkwrap)"
+                if key == "self_intersections" and r.get("self_intersections_bvh") is not None:
+                    cells.append(f"{_fmt(value, pattern)} / {r['self_intersections_bvh']}")
+                    continue
+                cells.append(_fmt(value, pattern))
+            rows.append(cells)
+        if t.get("error"):
+            rows.append([t["name"], f"**failed after partial results**: {t['error']}"]
+                        + [""] * (len(header) - 2))
+    return _table(header, rows)
+
+
+def seed_table(results):
+    header = ["Target", "Seed s/iteration", "Seed NFE/iteration (fwd)", "Seed iterations timed",
+              "Ours s/iteration (2,000 points)", "Ours iterations timed", "Seed ÷ ours"]
+    rows = []
+    for t in results["targets"]:
+        s, o = t.get("seed"), t.get("ours_2000")
+        if not s or not o:
+            continue
+        nfe = s.get("forward_evaluations") or []
+        rows.append([t["name"], _fmt(s["seconds_per_iteration"], "{:.3f}"),
+                     _fmt(float(np.median(nfe)) if nfe else None, "{:.0f}"), s["iterations"],
+                     _fmt(o["seconds_per_iteration"], "{:.4f}"), o["iterations"],
+                     _fmt(t.get("speed_ratio"), "{:.1f}×")])
+    return _table(header, rows)
+
+
+def speed_table(results):
+    sp = results.get("speed", {})
+    header = ["Target", "Points", "Width × depth", "RK4 steps", "MLP GFLOP/iteration",
+              "s/iteration (median)", "Achieved GFLOP/s", "Fraction of matmul peak"]
+    rows = []
+    for t in results["targets"]:
+        for key in ("speed_default", "speed_2000"):
+            s = t.get(key)
+            if not s:
+                continue
+            rows.append([t["name"], f"{s['points']:,}", f"{s['width']} × {s['depth']}", s["steps"],
+                         _fmt(s["flops_per_iteration"] / 1e9, "{:.3f}"),
+                         _fmt(s["seconds_per_iteration"], "{:.4f}"),
+                         _fmt(s["achieved_gflops"], "{:.2f}"),
+                         _fmt(100 * s["fraction_of_peak"], "{:.1f} %")])
+    return _table(header, rows)
+
+
+def scale_table(results):
+    sc = results.get("scale") or {}
+    header = ["Triangles", "Vertices", "Sample 100k points, s (median)", "Fit loop s/iteration"]
+    rows = []
+    for r in sc.get("rows", []):
+        rows.append([f"{r['triangles']:,}", f"{r['vertices']:,}", _fmt(r["sample_seconds"], "{:.3f}"),
+                     _fmt(r.get("fit_seconds_per_iteration"), "{:.4f}")])
+    return _table(header, rows)
+
+
+def markdown(results):
+    m = results["machine"]
+    sp = results.get("speed", {})
+    out = [
+        "# Neural Morph benchmark",
+        "",
+        f"`{results['command']}` — {results['date']} — {m['cpu']}, nproc {m['nproc']}, "
+        f"torch {m['torch']} with {m['torch_threads']} thread(s), bpy {m['blender']}, "
+        f"load average at start {m['load_average']}.",
+        "",
+        f"Neural Morph settings (operator defaults{' with overrides' if results['overrides'] else ''}): "
+        + ", ".join(f"{k} {v}" for k, v in results["our_settings"].items()) + ".",
+        "",
+        "## Quality, time and memory",
+        "",
+        quality_table(results),
+        "",
+        "Chamfer-L1: mean Euclidean nearest distance (both directions averaged) over the "
+        "target's bounding-box diagonal; F@τ: F-score at τ of that diagonal; normal cons.: mean "
+        f"|cos| between nearest points' face normals; all on {results['metric_samples']:,} "
+        "area-weighted samples of each surface against the target's world-space triangles. "
+        "Self-int. faces: triangles crossing a triangle they share no vertex with "
+        "(`core.count_self_intersections` / Blender BVHTree overlap count). "
+        "Seconds: Neural Morph = the operator's own `neural_morph_seconds` (sampling, fit, "
+        "choice of level; the wall time around the operator call is in results.json); "
+        "Shrinkwrap = sphere creation plus modifier evaluation through the depsgraph. "
+        "Peak RSS: the process's resident-set high-water mark while the contender ran "
+        f"({results['memory_method']}); +RSS: that peak minus the RSS when it started. "
+        "The best Shrinkwrap mode (highest F@1%) is marked and rendered; PROJECT projects "
+        "along normals in both directions.",
+        "",
+        "## Seed reference configuration vs ours, per iteration",
+        "",
+        seed_table(results),
+        "",
+        "Seed: residual MLP (width 20, 2 layers, LayerNorm, Tanh output) on [x, y, z, t], "
+        "`torchdiffeq.odeint_adjoint` dopri5 (rtol 1e-7, atol 1e-9), Adam lr 0.01 with "
+        "ReduceLROnPlateau(0.99), 2,000 points, squared KD-tree Chamfer; median of its first "
+        f"{results['settings']['seed_iterations']} iterations (it slows down as the field "
+        "grows stiffer: later iterations need more function evaluations). Ours: the Neural "
+        "Morph fit loop at its default width, depth and RK4 steps with 2,000 points, median "
+        "per-iteration time. Both measured in this run, same process, same thread count.",
+        "",
+        "## Speed: fraction of this machine's matmul throughput",
+        "",
+        f"Peak measured by a {sp.get('matmul_n', '?')}×{sp.get('matmul_n', '?')} float32 "
+        f"`torch.matmul` at {m['torch_threads']} thread(s): "
+        f"**{_fmt(sp.get('matmul_gflops'), '{:.1f}')} GFLOP/s** (best of {sp.get('matmul_reps', '?')}).",
+        "",
+        speed_table(results),
+        "",
+        "MLP FLOPs per iteration = `VelocityField.flops_per_eval()` per point per evaluation × "
+        "4 evaluations per RK4 step × steps × points × 3 (forward + backward). Seconds per "
+        "iteration: median over the Chamfer iterations of a `core.fit` run with the operator's "
+        "settings (default points) and of the 2,000-point run above; they include the "
+        "KD-tree queries and the optimiser step, which the FLOP count leaves out.",
+        "",
+        "## Scale: target size vs time",
+        "",
+        scale_table(results),
+        "",
+        (results.get("scale") or {}).get("note", ""),
+        "",
+    ]
+    curve = [t for t in results["targets"] if t.get("curve")]
+    if curve:
+        out += ["## Files", "",
+                "chamfer_vs_time.png: training loss of a `core.fit` run with the operator's "
+                "settings on the operator's own target samples, against wall seconds. "
+                + "; ".join(f"{t['name']}: loss history "
+                            f"{'identical to' if t['curve'].get('identical_to_operator') else 'differs from'}"
+                            " the operator's" for t in curve) + ".",
+                "render_<target>.png: target, Neural Morph, best Shrinkwrap (Workbench).", ""]
+    return "\n".join(out)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
+
+
+def write_json(results, path):
+    with open(path, "w") as f:
+        json.dump(_jsonable(results), f, indent=1)
+
+
+def plot_curves(results, path):
+    """Our training loss vs wall seconds per target (log scale), seed's when measured."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    drawn = False
+    for i, t in enumerate(results["targets"]):
+        c = t.get("curve")
+        if not c:
+            continue
+        color = f"C{i % 10}"
+        times, losses, warm = np.asarray(c["seconds"]), np.asarray(c["losses"]), c["warm_start"]
+        if warm:
+            ax.plot(times[:warm], losses[:warm], color=color, lw=0.8, ls=":", alpha=0.7)
+        ax.plot(times[warm:], losses[warm:], color=color, lw=1.2, label=f"{t['name']} (Neural Morph)")
+        drawn = True
+        sq = t.get("seed_quality")
+        if sq and sq.get("history"):
+            h = np.asarray(sq["history"])
+            ax.plot(h[:, 0], h[:, 1], color=color, lw=1.0, ls="--", label=f"{t['name']} (seed config)")
+    if not drawn:
+        ax.text(0.5, 0.5, "no curves (every target failed)", ha="center", transform=ax.transAxes)
+    ax.set_yscale("log")
+    ax.set_xlabel("wall seconds since the fit started")
+    ax.set_ylabel("training loss (squared Chamfer, normalised space)")
+    ax.set_title("Neural Morph training loss vs wall time\n"
+                 "(dotted: warm-start iterations, whose loss is the radial regression)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

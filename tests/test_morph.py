@@ -1,0 +1,179 @@
+"""Morphing in the real Blender: animate, morph_between, remesh, persistence, continue."""
+import json
+
+import bpy
+import numpy as np
+import pytest
+
+from conftest import counts
+from neural_morph import core
+from neural_morph.operators import blender_data as data
+
+SMALL = dict(iterations=40, points=128, resolution=2)
+
+
+def fitted(make, name, **kw):
+    make()
+    obj = bpy.context.active_object
+    obj.name = name
+    bpy.ops.neural_morph.fit(target=name, **{**SMALL, **kw})
+    return bpy.data.objects[f"{name} Morph"]
+
+
+@pytest.fixture
+def morph(scene):
+    return fitted(lambda: bpy.ops.mesh.primitive_monkey_add(), "Monkey")
+
+
+def evaluated_vertices(obj, frame):
+    bpy.context.scene.frame_set(frame)
+    dg = bpy.context.evaluated_depsgraph_get()
+    ev = obj.evaluated_get(dg)
+    me = ev.to_mesh()
+    try:
+        return data.mesh_vertices(me)
+    finally:
+        ev.to_mesh_clear()
+
+
+def test_animate_builds_keys_from_sphere_to_shape(morph):
+    shape = data.mesh_vertices(morph.data)
+    assert bpy.ops.neural_morph.animate(keys=8, frame_start=1, frame_end=50) == {'FINISHED'}
+    blocks = morph.data.shape_keys.key_blocks
+    assert len(blocks) == 9 and blocks[0].name == "Basis"
+    first = np.array([v.co for v in blocks[1].data])
+    last = np.array([v.co for v in blocks[-1].data])
+    model = data.load_flow(morph)
+    assert np.abs(np.linalg.norm(first, axis=1) - model.radius).max() < 1e-4
+    assert np.abs(last - data.mesh_vertices(morph.data)).max() < 1e-6
+    # the mesh itself stays the fitted shape (the t=1 state, up to solver grid)
+    assert np.abs(last - shape).max() < 1e-2
+    assert morph["neural_morph_animation_self_intersections"] == 0
+    # frames: sphere at the start, shape at the end, something in between in the middle
+    at_start = evaluated_vertices(morph, 1)
+    at_end = evaluated_vertices(morph, 50)
+    middle = evaluated_vertices(morph, 25)
+    assert np.abs(at_start - first).max() < 1e-5
+    assert np.abs(at_end - last).max() < 1e-5
+    assert np.abs(middle - first).max() > 1e-2 and np.abs(middle - last).max() > 1e-2
+    for kb in blocks[1:]:
+        co = np.array([v.co for v in kb.data])
+        assert data.count_self_intersections_bvh(co, data.mesh_triangles(morph.data)) == 0
+
+
+def test_animate_again_replaces_and_reverse_plays_backwards(morph):
+    bpy.ops.neural_morph.animate(keys=4, frame_start=1, frame_end=20)
+    bpy.ops.neural_morph.animate(keys=5, frame_start=1, frame_end=20, reverse=True)
+    blocks = morph.data.shape_keys.key_blocks
+    assert len(blocks) == 6
+    sphere = np.array([v.co for v in blocks[1].data])
+    assert np.abs(evaluated_vertices(morph, 20) - sphere).max() < 1e-5
+
+
+def test_morph_between_starts_at_a_and_ends_at_b(scene):
+    a = fitted(lambda: bpy.ops.mesh.primitive_monkey_add(location=(0, 0, 0)), "A")
+    b = fitted(lambda: bpy.ops.mesh.primitive_cube_add(location=(4, 1, 0), size=3), "B")
+    for path in ("DIRECT", "THROUGH_SPHERE"):
+        before = counts()
+        assert bpy.ops.neural_morph.morph_between(source="A Morph", target="B Morph", keys=5,
+                                                  path=path) == {'FINISHED'}
+        assert counts() == (before[0] + 1, before[1] + 1)
+        obj = bpy.context.active_object
+        mw = np.array(obj.matrix_world)
+        keys = obj.data.shape_keys.key_blocks
+        world = [np.array([v.co for v in kb.data]) @ mw[:3, :3].T + mw[:3, 3] for kb in keys[1:]]
+        shape_a, _ = data.load_flow(a).surface(2)
+        shape_b, _ = data.load_flow(b).surface(2)
+        # s=0 integrates exactly A's field, s=1 exactly B's, on the same solver grid: only
+        # float32 rounding separates them (1e-4 of the shapes' ~2-unit size is generous).
+        assert np.abs(world[0] - shape_a).max() < 1e-4, path
+        assert np.abs(world[-1] - shape_b).max() < 1e-4, path
+        assert obj["neural_morph_animation_self_intersections"] == 0
+
+
+def test_morph_between_refuses_non_morph_objects(morph):
+    bpy.ops.mesh.primitive_cube_add()
+    before = counts()
+    with pytest.raises(RuntimeError, match="holds no fitted flow"):
+        bpy.ops.neural_morph.morph_between(source=morph.name, target="Cube")
+    assert counts() == before
+
+
+def test_remesh_up_then_down_restores_vertices(morph):
+    original = data.mesh_vertices(morph.data)
+    bpy.ops.neural_morph.remesh(resolution=4)
+    assert len(morph.data.vertices) == core.icosphere_counts(4)[0]
+    assert morph["neural_morph_resolution"] == 4
+    bpy.ops.neural_morph.remesh(resolution=2)
+    assert np.abs(data.mesh_vertices(morph.data) - original).max() < 1e-6
+
+
+def test_remesh_keeps_transform_and_materials_and_supports_undo(morph):
+    mat = bpy.data.materials.new("Skin")
+    morph.data.materials.append(mat)
+    morph.location.x += 1.0
+    bpy.context.view_layer.update()
+    matrix = morph.matrix_world.copy()
+    bpy.ops.ed.undo_push(message="before remesh")
+    bpy.ops.neural_morph.remesh(resolution=3)
+    assert morph.matrix_world == matrix and morph.data.materials[0] == mat
+    assert len(morph.data.vertices) == 642
+    bpy.ops.ed.undo_push(message="after remesh")  # bpy-module operators push no step
+    bpy.ops.ed.undo()
+    assert len(bpy.data.objects["Monkey Morph"].data.vertices) == 162
+
+
+def test_remesh_refuses_shape_keys_and_shared_meshes(morph):
+    bpy.ops.neural_morph.animate(keys=3)
+    with pytest.raises(RuntimeError, match="has shape keys"):
+        bpy.ops.neural_morph.remesh(resolution=3)
+    assert bpy.ops.neural_morph.remesh(resolution=3, rebuild_animation=True) == {'FINISHED'}
+    assert len(morph.data.shape_keys.key_blocks) == 4
+    assert len(morph.data.vertices) == 642
+    morph.shape_key_clear()
+    twin = morph.copy()
+    bpy.context.collection.objects.link(twin)
+    with pytest.raises(RuntimeError, match="shares its mesh"):
+        bpy.ops.neural_morph.remesh(object=morph.name, resolution=2)
+
+
+def test_flow_survives_save_and_reload(morph, tmp_path):
+    path = str(tmp_path / "morph.blend")
+    before = data.load_flow(morph).surface(3, normalized=True)[0]
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    obj = bpy.data.objects["Monkey Morph"]
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.neural_morph.remesh(resolution=3)
+    assert np.abs(data.mesh_vertices(obj.data) - before).max() < 1e-6
+
+
+def test_damaged_or_old_flow_gives_clear_error_and_keeps_data(morph):
+    good = morph[data.FLOW_KEY]
+    verts = data.mesh_vertices(morph.data)
+    for bad, message in ((good[:1000], "damaged"),
+                         (json.dumps({**json.loads(good), "format": 0}), "format version 0")):
+        morph[data.FLOW_KEY] = bad
+        with pytest.raises(RuntimeError, match=message):
+            bpy.ops.neural_morph.remesh(resolution=3)
+        assert morph[data.FLOW_KEY] == bad
+        assert np.array_equal(data.mesh_vertices(morph.data), verts)
+
+
+def test_continue_fit_updates_the_same_object(morph):
+    before = counts()
+    chamfer = morph["neural_morph_chamfer"]
+    assert bpy.ops.neural_morph.fit(target=morph.name, continue_fit=True, iterations=80,
+                                    points=256, resolution=2) == {'FINISHED'}
+    assert counts() == before
+    assert bpy.context.active_object == morph
+    assert morph["neural_morph_iterations"] == SMALL["iterations"] + 80
+    assert len(data.load_flow(morph).history) == SMALL["iterations"] + 80
+    assert morph["neural_morph_chamfer"] < chamfer
+
+
+def test_continue_fit_refuses_plain_meshes(scene):
+    bpy.ops.mesh.primitive_cube_add()
+    with pytest.raises(RuntimeError, match="holds no fitted flow"):
+        bpy.ops.neural_morph.fit(continue_fit=True, **SMALL)

@@ -61,7 +61,7 @@ def parse_args(argv=None):
         "matmul_reps": 3 if q else 5,
         "scale_levels": (5, 8) if q else (5, 6, 7, 8),
         "scale_fit_levels": (5, 8),
-        "scale_fit_iterations": 3 if q else 12,
+        "scale_fit_iterations": 5 if q else 12,
         "scale_sample_reps": 3,
         "render_size": (960, 420) if q else (1600, 700),
     }
@@ -163,9 +163,14 @@ def timed_fit(core, points, settings):
     return model, stamps, losses
 
 
-def per_iteration(stamps, skip=0):
-    """Median seconds between consecutive progress calls, from iteration `skip` on."""
-    d = np.diff(np.asarray(stamps, dtype=np.float64))[max(skip, 1) - 1:]
+def per_iteration(stamps, first=1):
+    """Median duration of iterations `first`, first + 1, ... (0-based) from progress stamps.
+
+    Iteration i (i >= 1) lasts stamps[i] - stamps[i-1]; iteration 0 also holds the fit's
+    set-up, and the first iterations of a fresh fit warm up torch's allocator, so callers
+    start later.
+    """
+    d = np.diff(np.asarray(stamps, dtype=np.float64))[max(first, 1) - 1:]
     return float(np.median(d)) if len(d) else float("nan")
 
 
@@ -225,11 +230,10 @@ def metrics_row(core, method, verts, faces, target_tri, samples, seconds, mem, d
     return row
 
 
-def bench_target(name, path, args, nm, peak_gflops, out_dir):
+def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
+    """Fill `res` for one target; what was measured before a failure stays in it."""
     core, data, opfit = nm.core, nm.operators.blender_data, nm.operators.fit
     ctx = bpy.context
-    res = {"name": name, "source": str(path) if path else "bpy.ops.mesh.primitive_monkey_add",
-           "rows": []}
     samples = args.settings["metric_samples"]
     target = load_target(name, path)
     target_tri = data.evaluated_triangles(ctx, target)
@@ -271,7 +275,7 @@ def bench_target(name, path, args, nm, peak_gflops, out_dir):
     res["curve"] = {"seconds": stamps, "losses": losses, "warm_start": settings.warm_start,
                     "identical_to_operator": bool(len(stored) == len(losses)
                                                   and np.array_equal(stored, losses))}
-    spi = per_iteration(stamps, skip=settings.warm_start + 1)
+    spi = per_iteration(stamps, first=settings.warm_start + 1)
     res["speed_default"] = speed_figures(core, settings, spi, peak_gflops)
     res["our_settings"] = {k: getattr(settings, k) for k in (
         "iterations", "points", "target_samples", "width", "depth", "method", "steps",
@@ -285,7 +289,7 @@ def bench_target(name, path, args, nm, peak_gflops, out_dir):
                              warm_start=0, seed=settings.seed)
     _, stamps2, _ = timed_fit(core, points, s2000)
     res["ours_2000"] = {"iterations": s2000.iterations, "points": 2000, "stamps": stamps2,
-                        "seconds_per_iteration": per_iteration(stamps2, skip=2)}
+                        "seconds_per_iteration": per_iteration(stamps2, first=2)}
     res["speed_2000"] = speed_figures(core, s2000, res["ours_2000"]["seconds_per_iteration"],
                                       peak_gflops)
     res["speed_ratio"] = res["seed"]["seconds_per_iteration"] / res["ours_2000"]["seconds_per_iteration"]
@@ -357,7 +361,7 @@ def scale_study(core, args):
         if level in args.settings["scale_fit_levels"]:
             s = core.FitSettings(iterations=args.settings["scale_fit_iterations"], warm_start=0)
             _, stamps, _ = timed_fit(core, pts, s)
-            row["fit_seconds_per_iteration"] = per_iteration(stamps, skip=1)
+            row["fit_seconds_per_iteration"] = per_iteration(stamps, first=2)
             row["fit_iterations"] = s.iterations
         rows.append(row)
         print(f"scale: {len(faces):,} triangles, sampling {row['sample_seconds']:.3f} s", flush=True)
@@ -396,6 +400,7 @@ def run(args, out_dir):
     results = {
         "command": "bench/bench.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "quick": bool(args.quick),
         "machine": machine_info(torch), "settings": dict(args.settings),
         "overrides": dict(args.overrides), "metric_samples": args.settings["metric_samples"],
         "targets": [], "our_settings": {},
@@ -405,13 +410,15 @@ def run(args, out_dir):
                         "matmul_reps": args.settings["matmul_reps"], "matmul_gflops": peak}
     print(f"matmul peak: {peak:.1f} GFLOP/s at {torch.get_num_threads()} thread(s)", flush=True)
     for name, path in targets(args):
+        res = {"name": name, "source": str(path) if path else "bpy.ops.mesh.primitive_monkey_add",
+               "rows": []}
         try:
-            res = bench_target(name, path, args, nm, peak, out_dir)
-            results["our_settings"] = res.pop("our_settings", results["our_settings"])
+            bench_target(res, name, path, args, nm, peak, out_dir)
         except Exception as exc:
             traceback.print_exc()
             print(f"bench: target {name} failed: {exc}", flush=True)
-            res = {"name": name, "source": str(path), "error": f"{type(exc).__name__}: {exc}"}
+            res["error"] = f"{type(exc).__name__}: {exc}"
+        results["our_settings"] = res.pop("our_settings", results["our_settings"])
         results["targets"].append(res)
     try:
         results["scale"] = scale_study(nm.core, args)

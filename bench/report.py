@@ -51,6 +51,13 @@ def quality_table(results):
                     continue
                 cells.append(_fmt(value, pattern))
             rows.append(cells)
+            if r["method"] == "Neural Morph" and t.get("seed"):
+                sd = t["seed"]
+                ratio = t.get("speed_ratio")
+                rows.append([t["name"], "Seed config (per iteration only, see below)", "–",
+                             _fmt(sd["seconds_per_iteration"], "{:.3f} s/iteration")
+                             + (f" ({ratio:.1f}× ours)" if ratio else "")]
+                            + ["–"] * (len(header) - 4))
         if t.get("error"):
             rows.append([t["name"], f"**failed after partial results**: {t['error']}"]
                         + [""] * (len(header) - 2))
@@ -111,8 +118,13 @@ def markdown(results):
         f"torch {m['torch']} with {m['torch_threads']} thread(s), bpy {m['blender']}, "
         f"load average at start {m['load_average']}.",
         "",
+    ]
+    if results.get("quick"):
+        out += ["**--quick smoke run: tiny settings, figures are not representative.**", ""]
+    out += [
         f"Neural Morph settings (operator defaults{' with overrides' if results['overrides'] else ''}): "
-        + ", ".join(f"{k} {v}" for k, v in results["our_settings"].items()) + ".",
+        + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                   for k, v in results["our_settings"].items()) + ".",
         "",
         "## Quality, time and memory",
         "",
@@ -128,7 +140,9 @@ def markdown(results):
         "choice of level; the wall time around the operator call is in results.json); "
         "Shrinkwrap = sphere creation plus modifier evaluation through the depsgraph. "
         "Peak RSS: the process's resident-set high-water mark while the contender ran "
-        f"({results['memory_method']}); +RSS: that peak minus the RSS when it started. "
+        f"({results['memory_method']}); +RSS: that peak minus the RSS when it started. Every "
+        "contender runs in this one process, and torch and numpy keep memory they freed, so "
+        "the first target's +RSS includes one-time allocations and later ones can read low. "
         "The best Shrinkwrap mode (highest F@1%) is marked and rendered; PROJECT projects "
         "along normals in both directions.",
         "",
@@ -174,6 +188,9 @@ def markdown(results):
                             f"{'identical to' if t['curve'].get('identical_to_operator') else 'differs from'}"
                             " the operator's" for t in curve) + ".",
                 "render_<target>.png: target, Neural Morph, best Shrinkwrap (Workbench).", ""]
+    errors = [(t["name"], e) for t in results["targets"] for e in t.get("errors", [])]
+    if errors:
+        out += ["## Errors", ""] + [f"- {n}: {e}" for n, e in errors] + [""]
     return "\n".join(out)
 
 

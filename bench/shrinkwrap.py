@@ -63,5 +63,4 @@ def bake(context, obj):
     baked = bpy.data.objects.new(f"{obj.name} (applied)", mesh)
     baked.matrix_world = obj_eval.matrix_world.copy()
     context.scene.collection.objects.link(baked)
-    baked.hide_set(True)
     return baked

@@ -1,9 +1,10 @@
 """The 3D View sidebar tab "Neural Morph"."""
 import bpy
 
+from .. import api
 from ..operators import deps
 from ..operators import fit as fit_ops
-from ..operators.blender_data import figures_of
+from ..operators.blender_data import FLOW_KEY, figures_of
 from .preferences import draw_dependencies
 
 FIGURE_LABELS = (
@@ -40,6 +41,20 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
             for name in ("iterations", "resolution", "points", "learning_rate", "steps", "seed"):
                 setattr(op, name, getattr(settings, name))
         obj = context.active_object
+        if obj is not None and FLOW_KEY in obj.keys():
+            self.draw_morph_tools(context, settings, obj)
+        box = layout.box()
+        box.label(text="Morph Between", icon='SHAPEKEY_DATA')
+        box.prop(settings, "morph_source")
+        box.prop(settings, "morph_target")
+        row = box.row()
+        row.enabled = bool(settings.morph_source and settings.morph_target)
+        op = row.operator("neural_morph.morph_between", text="Morph Between")
+        op.source = settings.morph_source.name if settings.morph_source else ""
+        op.target = settings.morph_target.name if settings.morph_target else ""
+        op.keys = settings.keys
+        op.frame_start, op.frame_end = context.scene.frame_start, context.scene.frame_end
+        layout.label(text=f"Python: import {api.ALIAS} as nm", icon='CONSOLE')
         figures = figures_of(obj) if obj is not None else {}
         if figures:
             box = layout.box()
@@ -49,6 +64,26 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
                     value = figures[key]
                     text = f"{value:.3g}" if isinstance(value, float) else str(value)
                     box.label(text=f"{label}: {text}")
+
+
+    def draw_morph_tools(self, context, settings, obj):
+        box = self.layout.box()
+        box.label(text=f"Morph: {obj.name}", icon='MESH_ICOSPHERE')
+        row = box.row(align=True)
+        row.prop(settings, "keys")
+        op = row.operator("neural_morph.animate", text="Animate")
+        op.object, op.keys = obj.name, settings.keys
+        op.frame_start, op.frame_end = context.scene.frame_start, context.scene.frame_end
+        row = box.row(align=True)
+        row.prop(settings, "remesh_level")
+        op = row.operator("neural_morph.remesh", text="Remesh")
+        op.object, op.resolution = obj.name, settings.remesh_level
+        op.rebuild_animation = True
+        op = box.operator("neural_morph.fit", text="Continue Fit", icon='PLAY')
+        op.target, op.continue_fit = obj.name, True
+        for name in ("iterations", "points", "learning_rate", "steps", "seed"):
+            setattr(op, name, getattr(settings, name))
+        op.resolution = int(obj.get("neural_morph_resolution", settings.resolution))
 
 
 classes = (VIEW3D_PT_neural_morph,)

@@ -1,0 +1,85 @@
+"""Neural Morph's Python API, for the Blender console and scripts.
+
+The enabled extension makes it importable under one fixed name, wherever it was
+installed::
+
+    import neural_morph_api as nm
+    morph = nm.fit("Suzanne", iterations=400)         # new morph object, like the button
+    verts, faces = nm.mesh(morph, level=6)            # (V, 3) world space, (F, 3)
+    states, faces = nm.trajectory(morph, [0, 0.5, 1]) # (T, V, 3) sphere -> shape
+    on_sphere = nm.inverse(morph, verts)              # (V, 3) world space, back on the sphere
+    flow = nm.fit_points(points)                      # (N, 3) numpy array -> FittedFlow
+
+Object functions take an object or its name and work in the object's world space.
+"""
+import numpy as np
+
+ALIAS = "neural_morph_api"
+
+
+def _object(obj):
+    import bpy
+    found = bpy.data.objects.get(obj) if isinstance(obj, str) else obj
+    if found is None:
+        raise ValueError(f"No object named '{obj}' exists.")
+    return found
+
+
+def flow_of(obj):
+    """The core.FittedFlow stored on a morph object."""
+    from .operators import blender_data
+    try:
+        return blender_data.load_flow(_object(obj))
+    except blender_data.InputError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def fit(target, **settings):
+    """Fit a mesh object (or its name) through `bpy.ops.neural_morph.fit`; returns the new
+    morph object. `settings` are the operator's properties (iterations, resolution, ...)."""
+    import bpy
+    obj = _object(target)
+    bpy.ops.neural_morph.fit(target=obj.name, **settings)
+    return bpy.context.view_layer.objects.active
+
+
+def fit_points(target_points, /, progress=None, **settings):
+    """Fit an (N, 3) array of surface samples; returns a core.FittedFlow (no Blender data).
+
+    `settings` are core.FitSettings fields (iterations, points, width, ...)."""
+    from . import core
+    return core.fit(np.asarray(target_points, dtype=np.float64), core.FitSettings(**settings), progress)
+
+
+def _world(obj, unit):
+    mw = np.array(obj.matrix_world, dtype=np.float64)
+    return unit @ mw[:3, :3].T + mw[:3, 3]
+
+
+def mesh(obj, level=5):
+    """Flowed icosphere at `level`: (verts (V, 3) world space, faces (F, 3)). Also accepts a
+    FittedFlow, whose vertices are then in its target's space."""
+    if not hasattr(obj, "surface"):
+        obj = _object(obj)
+        verts, faces = flow_of(obj).surface(level, normalized=True)
+        return _world(obj, verts), faces
+    return obj.surface(level)
+
+
+def trajectory(obj, times, level=4):
+    """States at each time in `times` (0 = sphere, 1 = shape): ((T, V, 3), faces)."""
+    if not hasattr(obj, "trajectory"):
+        obj = _object(obj)
+        states, faces = flow_of(obj).trajectory(level, times, normalized=True)
+        return _world(obj, states), faces
+    return obj.trajectory(level, times)
+
+
+def inverse(obj, points):
+    """Carry shape-surface points (N, 3) backward onto the sphere: (N, 3), same space."""
+    if not hasattr(obj, "inverse"):
+        obj = _object(obj)
+        mw = np.array(obj.matrix_world, dtype=np.float64)
+        local = (np.asarray(points, dtype=np.float64) - mw[:3, 3]) @ np.linalg.inv(mw[:3, :3]).T
+        return _world(obj, flow_of(obj).inverse(local, normalized=True))
+    return obj.inverse(points)

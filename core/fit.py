@@ -54,13 +54,16 @@ class Cancelled(Exception):
     """Raised by `fit` when its cancel event is set."""
 
 
-def fit(target_points, settings=None, progress=None, cancel=None, init=None):
+def fit(target_points, settings=None, progress=None, cancel=None, init=None, snapshot=None,
+        snapshot_every=25):
     """Fit a flow that carries the unit sphere onto `target_points`.
 
     target_points: (M, 3) float array, any space (a dense area-weighted surface sample).
     progress: optional callable(iteration, loss) called every iteration.
     cancel: optional threading.Event; when set, raises `Cancelled` at the next iteration.
     init: optional FittedFlow to continue from (its field, normalisation and width).
+    snapshot: optional callable(model) called every `snapshot_every` iterations with the
+    model being trained (for live previews; evaluate it under torch.no_grad()).
     Returns a FittedFlow. Deterministic for a fixed settings.seed on one machine.
     """
     settings = (settings or FitSettings()).validate()
@@ -102,7 +105,7 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None):
         if cancel is not None and cancel.is_set():
             raise Cancelled("The fit was cancelled.")
         x0 = _sphere_points(rng, settings.points, device)
-        x1 = integrate(field, x0, torch.tensor([0.0, 1.0]), settings.method, settings.steps,
+        x1 = integrate(field, x0, torch.tensor([0.0, 1.0], device=device), settings.method, settings.steps,
                        settings.adjoint)[-1]
         if it < warm:
             r = radial(x0.cpu().numpy())
@@ -118,7 +121,10 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None):
         history.append(value)
         if progress is not None:
             progress(it0 + it + 1, value)
-    field.eval()
+        if snapshot is not None and (it + 1) % snapshot_every == 0 and it + 1 < settings.iterations:
+            snapshot(model)
+            field.train()
+    model.field = field.cpu().eval()
     model.history = history
     model.seconds += time.perf_counter() - start
     model.iterations += settings.iterations
@@ -137,10 +143,11 @@ def _chamfer(x1, unit_t, tree, rng, n_target):
     p = x1.detach().cpu().numpy()
     _, to_target = tree.query(p, k=1)
     batch = rng.choice(len(unit_t), n_target, replace=False)
-    q = unit_t[torch.as_tensor(batch)]
+    q = unit_t[torch.as_tensor(batch, device=x1.device)]
     _, to_points = cKDTree(p).query(q.cpu().numpy(), k=1)
-    forward = ((x1 - unit_t[torch.as_tensor(to_target)]) ** 2).sum(1).mean()
-    backward = ((q - x1[torch.as_tensor(to_points)]) ** 2).sum(1).mean()
+    dev = x1.device
+    forward = ((x1 - unit_t[torch.as_tensor(to_target, device=dev)]) ** 2).sum(1).mean()
+    backward = ((q - x1[torch.as_tensor(to_points, device=dev)]) ** 2).sum(1).mean()
     return forward + backward
 
 

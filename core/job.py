@@ -1,5 +1,7 @@
 """A fit running on a worker thread: start, poll, cancel, result."""
 import threading
+
+import numpy as np
 import time
 
 from .fit import Cancelled
@@ -13,8 +15,12 @@ class FitJob:
     "cancelled", "failed"}. Nothing here touches Blender data.
     """
 
-    def __init__(self, target_points, settings, init=None):
+    def __init__(self, target_points, settings, init=None, preview_level=None):
         self.target_points = target_points
+        self.preview_level = preview_level
+        self.preview = None          # (V, 3) float32 normalised vertices of the latest preview
+        self.preview_version = 0
+        self.transform = None        # (centre, scale) of the fit's normalisation
         self.settings = settings
         self.init = init
         self.iteration = 0
@@ -37,10 +43,17 @@ class FitJob:
     def _progress(self, iteration, loss):
         self.iteration, self.loss = iteration, loss
 
+    def _snapshot(self, model):
+        verts, _ = model.surface(self.preview_level, normalized=True)
+        self.transform = (model.center, model.scale)
+        self.preview = verts.astype(np.float32)
+        self.preview_version += 1
+
     def _run(self):
         try:
+            snapshot = self._snapshot if self.preview_level is not None else None
             self._result = build_morph(self.target_points, self.settings, self._progress,
-                                       self._cancel, self.init)
+                                       self._cancel, self.init, snapshot)
             self.state = "done"
         except Cancelled:
             self.state = "cancelled"

@@ -18,6 +18,7 @@ class MorphResult:
     level: int                 # icosphere level actually used
     self_intersections: int    # intersecting faces at that level (0 unless capped)
     chamfer: float             # mean squared NN distance, both directions, normalised space
+    flow_json: str             # the model as plain JSON, made off the main thread
 
 
 def choose_level(model, level, max_level, count=count_self_intersections):
@@ -46,10 +47,11 @@ def mesh_chamfer(verts, faces, target_unit, samples=20_000, seed=0):
     return float((d1 ** 2).mean() + (d2 ** 2).mean())
 
 
-def build_morph(target_points, settings, progress=None, cancel=None, init=None):
+def build_morph(target_points, settings, progress=None, cancel=None, init=None, snapshot=None):
     """Fit `target_points` (M, 3) and return a MorphResult with a clean output mesh."""
-    model = fit(target_points, settings, progress=progress, cancel=cancel, init=init)
+    model = fit(target_points, settings, progress=progress, cancel=cancel, init=init,
+                snapshot=snapshot)
     verts, faces, level, bad = choose_level(model, settings.resolution, settings.max_resolution)
     unit = model.to_normalized(np.asarray(target_points)[:50_000])
     chamfer = mesh_chamfer(verts, faces, unit, seed=settings.seed)
-    return MorphResult(model, verts, faces, level, bad, chamfer)
+    return MorphResult(model, verts, faces, level, bad, chamfer, model.to_json())

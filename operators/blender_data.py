@@ -25,23 +25,41 @@ def resolve_target(context, name):
     return obj
 
 
+# Object types whose evaluated geometry is a surface Blender can turn into a mesh.
+SURFACE_TYPES = {'MESH', 'CURVE', 'SURFACE', 'META', 'FONT'}
+
+
+def evaluated_triangles_of(context, objects):
+    """Union of `evaluated_triangles` over several objects: (verts (V, 3), faces (F, 3))."""
+    parts = [evaluated_triangles(context, obj) for obj in objects]
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    return (np.concatenate([v for v, _ in parts]),
+            np.concatenate([f + o for (_, f), o in zip(parts, offsets)]))
+
+
 def evaluated_triangles(context, obj):
     """Triangles of the evaluated object (modifiers applied) in world space.
 
+    Meshes, and curves, surfaces, metaballs and text through their evaluated mesh.
     Returns (verts (V, 3) float64 world space, faces (F, 3) int64).
     """
-    if obj.type != 'MESH':
-        raise InputError(f"'{obj.name}' is a {obj.type.lower()}, not a mesh: choose a mesh object.")
+    if obj.type not in SURFACE_TYPES:
+        raise InputError(f"'{obj.name}' is a{'n' if obj.type[0] in 'AEIOU' else ''} "
+                         f"{obj.type.lower()}, not a mesh: choose a mesh object.")
     depsgraph = context.evaluated_depsgraph_get()
     obj_eval = obj.evaluated_get(depsgraph)
     mesh = obj_eval.to_mesh()
     try:
         mesh.calc_loop_triangles()
         n_verts, n_tris = len(mesh.vertices), len(mesh.loop_triangles)
+        if n_verts == 0 and obj.type != 'MESH':
+            raise InputError(f"'{obj.name}' has no surface geometry: give it Extrude, Bevel Depth or Fill.")
         if n_verts == 0:
             raise InputError(f"'{obj.name}' is an empty mesh: it has no vertices.")
         if n_tris == 0:
-            raise InputError(f"'{obj.name}' has no faces: Neural Morph fits surfaces, so add faces first.")
+            hint = ("give it Extrude, Bevel Depth or Fill so it has a surface"
+                    if obj.type != 'MESH' else "add faces first (a point cloud has no surface to fit)")
+            raise InputError(f"'{obj.name}' has no faces: Neural Morph fits surfaces, so {hint}.")
         co = np.empty(n_verts * 3, dtype=np.float32)
         mesh.vertices.foreach_get("co", co)
         tris = np.empty(n_tris * 3, dtype=np.int32)
@@ -127,9 +145,10 @@ def output_collection(context, target):
     return coll if coll is not None and coll.library is None else context.scene.collection
 
 
-def store_flow(obj, model):
+def store_flow(obj, model_or_json):
     """Save the fitted flow on the object as plain JSON (no pickle)."""
-    obj[FLOW_KEY] = model.to_json()
+    text = model_or_json if isinstance(model_or_json, str) else model_or_json.to_json()
+    obj[FLOW_KEY] = text
 
 
 def load_flow(obj):

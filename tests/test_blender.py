@@ -76,12 +76,20 @@ def test_fit_respects_world_transform_and_modifiers(scene):
 
 
 def _add_mesh(name, verts, faces):
+    """Add a mesh object and make it the only selected, active object."""
     mesh = bpy.data.meshes.new(name)
     mesh.from_pydata(verts, [], faces)
     obj = bpy.data.objects.new(name, mesh)
     bpy.context.collection.objects.link(obj)
+    for other in bpy.context.selected_objects:
+        other.select_set(False)
+    obj.select_set(True)
     bpy.context.view_layer.objects.active = obj
     return obj
+
+
+def _add_curve():
+    bpy.ops.curve.primitive_bezier_circle_add()
 
 
 BAD_INPUTS = {
@@ -92,7 +100,14 @@ BAD_INPUTS = {
     "empty mesh": (lambda: _add_mesh("Void", [], []), "empty mesh"),
     "no faces": (lambda: _add_mesh("Cloud", [(0, 0, 0), (1, 0, 0), (0, 1, 0)], []), "no faces"),
     "nan": (lambda: _add_mesh("Bad", [(0, 0, 0), (1, 0, 0), (float("nan"), 1, 0)], [(0, 1, 2)]), "NaN"),
+    "inf": (lambda: _add_mesh("Far", [(0, 0, 0), (1, 0, 0), (float("inf"), 1, 0)], [(0, 1, 2)]), "infinite"),
     "zero size": (lambda: _add_mesh("Dot", [(1, 1, 1)] * 3, [(0, 1, 2)]), "no surface area"),
+    "degenerate only": (lambda: _add_mesh("Line", [(0, 0, 0), (1, 0, 0), (2, 0, 0), (3, 0, 0)],
+                                          [(0, 1, 2), (1, 2, 3)]), "all faces are degenerate"),
+    "curve without surface": (_add_curve, "give it Extrude, Bevel Depth or Fill"),
+    "0 iterations": (lambda: {"iterations": 0}, "Iterations must be between"),
+    "resolution 12": (lambda: {"resolution": 12}, "Resolution .* must be between 0 and 7"),
+    "1e8 points": (lambda: {"points": 10 ** 8}, "Points per iteration must be between"),
 }
 
 
@@ -100,9 +115,13 @@ BAD_INPUTS = {
 def test_bad_input_raises_and_creates_nothing(scene, case):
     bpy.ops.mesh.primitive_monkey_add()
     make, message = BAD_INPUTS[case]
-    name = make()
+    made = make()
     before = counts()
-    kwargs = dict(SMALL, target=name) if isinstance(name, str) else SMALL
+    kwargs = dict(SMALL)
+    if isinstance(made, str):
+        kwargs["target"] = made
+    elif isinstance(made, dict):
+        kwargs.update(made)
     with pytest.raises(RuntimeError, match=message):
         bpy.ops.neural_morph.fit(**kwargs)
     assert counts() == before
@@ -120,3 +139,90 @@ def test_panel_and_settings_are_registered():
     assert hasattr(bpy.types, "VIEW3D_PT_neural_morph")
     assert hasattr(bpy.context.scene, "neural_morph")
     assert bpy.context.scene.neural_morph.iterations == core.FitSettings().iterations
+
+
+def world_bounds(obj):
+    verts = data.mesh_vertices(obj.data) if obj.type == 'MESH' else None
+    mw = np.array(obj.matrix_world)
+    world = verts @ mw[:3, :3].T + mw[:3, 3]
+    return world.min(0), world.max(0)
+
+
+@pytest.mark.parametrize("size", [1e-4, 1e5])
+def test_fit_works_at_tiny_and_huge_scales(scene, size):
+    bpy.ops.mesh.primitive_monkey_add(size=size, location=(size, 0, 0))
+    target = bpy.context.active_object
+    bpy.context.view_layer.update()
+    bpy.ops.neural_morph.fit(**SMALL)
+    morph = bpy.context.active_object
+    verts, _ = data.evaluated_triangles(bpy.context, target)
+    lo, hi = world_bounds(morph)
+    assert np.allclose(lo, verts.min(0), atol=0.25 * size)
+    assert np.allclose(hi, verts.max(0), atol=0.25 * size)
+    assert morph["neural_morph_chamfer"] < 3e-2  # normalised space: the same at every scale
+
+
+def test_negative_scale_and_parent_are_respected(scene):
+    bpy.ops.object.empty_add(location=(3, 0, 0))
+    parent = bpy.context.active_object
+    parent.scale = (2, 2, 2)
+    bpy.ops.mesh.primitive_monkey_add()
+    child = bpy.context.active_object
+    child.parent = parent
+    child.scale = (-1, 1, 1)
+    bpy.context.view_layer.update()
+    bpy.ops.neural_morph.fit(**SMALL)
+    morph = bpy.context.active_object
+    verts, _ = data.evaluated_triangles(bpy.context, child)
+    lo, hi = world_bounds(morph)
+    assert abs(verts.mean(0)[0] - 3) < 0.5 and np.ptp(verts[:, 0]) > 5  # parent's offset and scale
+    # a 60-iteration blob: centred on the target, with the target's proportions roughly
+    assert np.allclose((lo + hi) / 2, (verts.min(0) + verts.max(0)) / 2, atol=0.4)
+    ratio = (hi - lo) / np.ptp(verts, axis=0)
+    assert (ratio > 0.6).all() and (ratio < 1.1).all()
+    assert morph["neural_morph_self_intersections"] == 0
+
+
+def test_curve_with_bevel_is_fitted_through_its_mesh(scene):
+    bpy.ops.curve.primitive_bezier_circle_add()
+    curve = bpy.context.active_object
+    curve.data.bevel_depth = 0.3
+    bpy.ops.neural_morph.fit(**SMALL)
+    assert bpy.context.active_object.name == f"{curve.name} Morph"
+
+
+def test_several_selected_meshes_fit_their_union(scene):
+    bpy.ops.mesh.primitive_cube_add(location=(-2, 0, 0))
+    bpy.ops.mesh.primitive_cube_add(location=(2, 0, 0))
+    left, right = bpy.data.objects["Cube"], bpy.data.objects["Cube.001"]
+    left.select_set(True)
+    right.select_set(True)
+    bpy.context.view_layer.objects.active = right
+    bpy.ops.neural_morph.fit(**SMALL)
+    morph = bpy.context.active_object
+    assert morph.name == "Cube.001 Morph"
+    assert morph["neural_morph_source"] == "Cube.001, Cube"
+    lo, hi = world_bounds(morph)
+    assert lo[0] < -2.0 and hi[0] > 2.0  # spans both cubes
+
+
+def test_linked_library_target_puts_result_in_editable_collection(scene, tmp_path):
+    lib_path = str(tmp_path / "lib.blend")
+    coll = bpy.data.collections.new("Props")
+    bpy.context.scene.collection.children.link(coll)
+    mesh = bpy.data.meshes.new("Rock")
+    verts, faces = core.icosphere(2)
+    mesh.from_pydata(verts.tolist(), [], faces.tolist())
+    coll.objects.link(bpy.data.objects.new("Rock", mesh))
+    bpy.ops.wm.save_as_mainfile(filepath=lib_path)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    with bpy.data.libraries.load(lib_path, link=True) as (src, dst):
+        dst.collections = ["Props"]
+    linked = dst.collections[0]
+    bpy.context.scene.collection.children.link(linked)
+    rock = linked.objects["Rock"]
+    assert rock.library is not None
+    bpy.ops.neural_morph.fit(target="Rock", **SMALL)
+    morph = bpy.data.objects["Rock Morph"]
+    assert morph.library is None
+    assert morph.users_collection[0] == bpy.context.scene.collection

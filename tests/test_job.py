@@ -7,6 +7,7 @@ import time
 from types import SimpleNamespace
 
 import bpy
+import numpy as np
 import pytest
 
 from conftest import counts
@@ -64,3 +65,57 @@ def test_job_refuses_bad_input_before_starting(scene):
     with pytest.raises(data.InputError, match="not a mesh"):
         fit_ops.start_job(bpy.context, props())
     assert fit_ops.active_job() is None
+
+
+def test_live_preview_appears_and_cancel_removes_it(suzanne):
+    before = counts()
+    job = fit_ops.start_job(bpy.context, props(iterations=100_000))
+    try:
+        wait_for(lambda: job.preview_version > 0)
+        preview = fit_ops.update_preview(bpy.context)
+        assert preview.name == "Suzanne Morph Preview"
+        assert data.FLOW_KEY not in preview.keys() and "neural_morph_source" not in preview.keys()
+        assert counts() == (before[0] + 1, before[1] + 1)
+        version = job.preview_version
+        wait_for(lambda: job.preview_version > version)
+        old = data.mesh_vertices(preview.data)
+        fit_ops.update_preview(bpy.context)
+        assert not np.array_equal(old, data.mesh_vertices(preview.data))  # the shape grows
+    finally:
+        fit_ops.cancel_job()
+    assert counts() == before
+    assert job.poll()[0] == "cancelled"
+
+
+def test_finished_job_replaces_preview_with_result(suzanne):
+    before = counts()
+    job = fit_ops.start_job(bpy.context, props(iterations=60))
+    wait_for(lambda: job.preview_version > 0)
+    fit_ops.update_preview(bpy.context)
+    wait_for(lambda: job.poll()[0] != "running", 300)
+    obj, _ = fit_ops.finish_job(bpy.context, job)
+    assert counts() == (before[0] + 1, before[1] + 1)
+    assert "Suzanne Morph Preview" not in bpy.data.objects and obj.name == "Suzanne Morph"
+
+
+def test_loading_a_file_stops_the_fit(suzanne):
+    job = fit_ops.start_job(bpy.context, props(iterations=100_000))
+    wait_for(lambda: job.iteration > 0)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert job.poll()[0] == "cancelled" and fit_ops.active_job() is None
+
+
+def test_one_undo_removes_a_finished_fit(suzanne):
+    bpy.ops.ed.undo_push(message="before fit")
+    bpy.ops.neural_morph.fit(iterations=10, points=64, resolution=1)
+    assert "Suzanne Morph" in bpy.data.objects
+    bpy.ops.ed.undo_push(message="Fit Neural Morph")  # bpy-module operators push no step
+    bpy.ops.ed.undo()
+    assert "Suzanne Morph" not in bpy.data.objects and "Suzanne" in bpy.data.objects
+
+
+def test_same_seed_gives_same_vertices_through_the_operator(suzanne):
+    bpy.ops.neural_morph.fit(iterations=15, points=64, resolution=2, seed=3)
+    first = data.mesh_vertices(bpy.context.active_object.data)
+    bpy.ops.neural_morph.fit(target="Suzanne", iterations=15, points=64, resolution=2, seed=3)
+    assert np.array_equal(first, data.mesh_vertices(bpy.context.active_object.data))

@@ -161,7 +161,7 @@ def report_result(op, figures):
 def _console_progress(total):
     """A progress callback that prints iteration, loss and time left to stdout."""
     start = time.perf_counter()
-    every = max(1, total // 20)
+    every = max(1, min(total // 20, 50))
 
     def progress(iteration, loss):
         if iteration % every == 0 or iteration == total:

@@ -98,3 +98,34 @@ def test_headless_user_script_fits_and_saves(built_zip, tmp_path):
         assert len(morph.data.vertices) >= 162
     finally:
         bpy.ops.wm.read_homefile(use_empty=True)
+
+
+CTRL_C_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import conftest, bpy
+conftest.addon.register()
+try:
+    bpy.ops.mesh.primitive_monkey_add()
+    before = len(bpy.data.objects), len(bpy.data.meshes)
+    result = bpy.ops.neural_morph.fit(iterations=100000, points=64, resolution=1)
+    print("RESULT", result, "UNCHANGED", before == (len(bpy.data.objects), len(bpy.data.meshes)), flush=True)
+finally:
+    conftest.addon.unregister()
+"""
+
+
+def test_ctrl_c_in_background_stops_without_leaving_anything(tmp_path):
+    import signal
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(CTRL_C_SCRIPT.format(tests=str(ROOT / "tests")))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=str(ROOT))
+    for line in proc.stdout:
+        if "Neural Morph: iteration" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, out[-2000:]
+    assert "RESULT {'CANCELLED'} UNCHANGED True" in out
+    assert "cancelled; nothing was created" in out

@@ -43,7 +43,8 @@ def side_by_side(objects, path, labels=None, size=(1600, 700), rotation_z=0.0):
                 made.append(text)
         cam_data = bpy.data.cameras.new("cam")
         cam_data.type = 'ORTHO'
-        cam_data.ortho_scale = 1.3 * n
+        # wide enough for the row, tall enough for the labels under it
+        cam_data.ortho_scale = max(1.3 * n, 1.5 * size[0] / size[1])
         cam = bpy.data.objects.new("cam", cam_data)
         cam.location = (0, -6, 0)
         cam.rotation_euler = (math.pi / 2, 0, 0)

@@ -9,7 +9,7 @@ from .flow import BlendedField, VelocityField, integrate
 from .icosphere import face_corner_uvs, icosphere, icosphere_counts
 from .intersect import count_self_intersections, self_intersecting_faces
 from .chamfer import chamfer_distance
-from .model import FORMAT_VERSION, FittedFlow
+from .model import ADDON_VERSION, FORMAT_VERSION, FittedFlow
 from .normalize import normalization
 from .morph import MorphResult, build_morph, choose_level, mesh_chamfer
 from .job import FitJob
@@ -18,6 +18,6 @@ from .sampling import sample_surface, triangle_areas, triangulate
 __all__ = [
     "Cancelled", "FitSettings", "fit", "BlendedField", "VelocityField", "integrate",
     "face_corner_uvs", "icosphere", "icosphere_counts", "count_self_intersections",
-    "self_intersecting_faces", "chamfer_distance", "FORMAT_VERSION", "FittedFlow",
+    "self_intersecting_faces", "chamfer_distance", "ADDON_VERSION", "FORMAT_VERSION", "FittedFlow",
     "normalization", "MorphResult", "build_morph", "choose_level", "mesh_chamfer", "FitJob", "sample_surface", "triangle_areas", "triangulate",
 ]

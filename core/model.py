@@ -11,6 +11,7 @@ from .flow import VelocityField, integrate
 from .icosphere import icosphere
 
 FORMAT_VERSION = 1
+ADDON_VERSION = "0.1.0"  # kept equal to blender_manifest.toml's version (a test checks)
 _CHUNK = 65_536
 
 
@@ -103,6 +104,7 @@ class FittedFlow:
         return {
             "format": FORMAT_VERSION,
             "kind": "neural_morph.sphere_flow",
+            "written_by": ADDON_VERSION,
             "architecture": {"width": self.field.width, "depth": self.field.depth},
             "settings": dataclasses.asdict(self.settings),
             "center": self.center.tolist(),
@@ -125,9 +127,11 @@ class FittedFlow:
             raise ValueError("The stored data is not a Neural Morph flow.")
         version = data.get("format")
         if version != FORMAT_VERSION:
+            writer = data.get("written_by", "an unknown version")
             raise ValueError(
-                f"The stored flow uses format version {version}, but this Neural Morph reads "
-                f"format version {FORMAT_VERSION}. Refit the object with this version.")
+                f"The stored flow was written by Neural Morph {writer} (format version {version}), "
+                f"but this is Neural Morph {ADDON_VERSION}, which reads format version "
+                f"{FORMAT_VERSION}. Refit the object with this version.")
         try:
             arch = data["architecture"]
             field = VelocityField(arch["width"], arch["depth"])

@@ -226,3 +226,14 @@ def test_linked_library_target_puts_result_in_editable_collection(scene, tmp_pat
     morph = bpy.data.objects["Rock Morph"]
     assert morph.library is None
     assert morph.users_collection[0] == bpy.context.scene.collection
+
+
+def test_million_triangle_target_fits_with_tiny_settings(scene):
+    verts, faces = core.icosphere(8)  # 1,310,720 triangles
+    mesh = data.write_mesh("Dense", verts * [1.0, 0.7, 0.5], faces)
+    obj = bpy.data.objects.new("Dense", mesh)
+    bpy.context.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    assert len(obj.data.polygons) > 1_000_000
+    assert bpy.ops.neural_morph.fit(iterations=3, points=64, resolution=1) == {'FINISHED'}
+    assert bpy.context.active_object.name == "Dense Morph"

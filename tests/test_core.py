@@ -160,7 +160,8 @@ def test_model_round_trips_through_plain_json(ellipsoid_fit):
 def test_model_from_other_version_fails_with_both_versions(ellipsoid_fit):
     data = ellipsoid_fit[1].to_dict()
     data["format"] = 99
-    with pytest.raises(ValueError, match=f"version 99.*version {core.FORMAT_VERSION}"):
+    data["written_by"] = "9.9.9"
+    with pytest.raises(ValueError, match=f"Neural Morph 9.9.9 .*version 99.*Neural Morph {core.ADDON_VERSION}.*version {core.FORMAT_VERSION}"):
         core.FittedFlow.from_dict(data)
     data["format"] = core.FORMAT_VERSION
     data["weights"]["out.weight"] = "AAAA"
@@ -190,3 +191,10 @@ def test_fit_job_surfaces_worker_errors():
     with pytest.raises(ValueError, match="zero size"):
         job.result()
     assert threading.active_count() >= 1
+
+
+def test_addon_version_matches_manifest():
+    import pathlib
+    import tomllib
+    manifest = tomllib.loads((pathlib.Path(core.__file__).parent.parent / "blender_manifest.toml").read_text())
+    assert manifest["version"] == core.ADDON_VERSION

@@ -271,7 +271,7 @@ class NEURALMORPH_OT_remesh(bpy.types.Operator):
     __annotations__ = {
         "object": StringProperty(name="Object", default="",
                                  description="Morph object; empty means the active object"),
-        "resolution": IntProperty(name="Resolution", default=5, min=0, max=7,
+        "resolution": IntProperty(name="Resolution", default=5, soft_min=0, soft_max=7,
                                   description="Icosphere level (5: 10,242 vertices, 7: 163,842)"),
         "rebuild_animation": BoolProperty(
             name="Rebuild Animation", default=False,
@@ -280,6 +280,8 @@ class NEURALMORPH_OT_remesh(bpy.types.Operator):
 
     def execute(self, context):
         try:
+            if not 0 <= self.resolution <= 7:
+                raise data.InputError("Resolution (icosphere level) must be between 0 and 7.")
             obj, model = morph_object(context, self.object)
             animation = obj.get(ANIMATION_KEY)
             if obj.data.shape_keys is not None and not (self.rebuild_animation and animation):

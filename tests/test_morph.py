@@ -99,6 +99,12 @@ def test_morph_between_refuses_non_morph_objects(morph):
     assert counts() == before
 
 
+def test_remesh_refuses_absurd_levels(morph):
+    with pytest.raises(RuntimeError, match="between 0 and 7"):
+        bpy.ops.neural_morph.remesh(resolution=12)
+    assert len(morph.data.vertices) == 162
+
+
 def test_remesh_up_then_down_restores_vertices(morph):
     original = data.mesh_vertices(morph.data)
     bpy.ops.neural_morph.remesh(resolution=4)

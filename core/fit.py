@@ -59,7 +59,7 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
     """Fit a flow that carries the unit sphere onto `target_points`.
 
     target_points: (M, 3) float array, any space (a dense area-weighted surface sample).
-    progress: optional callable(iteration, loss) called every iteration.
+    progress: optional callable(iteration, loss) called every iteration (1-based, this run).
     cancel: optional threading.Event; when set, raises `Cancelled` at the next iteration.
     init: optional FittedFlow to continue from (its field, normalisation and width).
     snapshot: optional callable(model) called every `snapshot_every` iterations with the
@@ -100,7 +100,6 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
     radial = _radial_profile(unit) if warm else None
     start = time.perf_counter()
     history = list(model.history)
-    it0 = len(history)
     for it in range(settings.iterations):
         if cancel is not None and cancel.is_set():
             raise Cancelled("The fit was cancelled.")
@@ -120,7 +119,7 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
         value = float(loss.detach())
         history.append(value)
         if progress is not None:
-            progress(it0 + it + 1, value)
+            progress(it + 1, value)
         if snapshot is not None and (it + 1) % snapshot_every == 0 and it + 1 < settings.iterations:
             snapshot(model)
             field.train()

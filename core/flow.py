@@ -57,7 +57,7 @@ def integrate(field, x, times, method="rk4", steps=4, adjoint=False, rtol=1e-5, 
     times = torch.as_tensor(times, dtype=x.dtype, device=x.device)
     kwargs = {"method": method}
     if method in ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams"):
-        kwargs["options"] = {"step_size": 1.0 / max(int(steps), 1)}
+        kwargs["options"] = {"step_size": 1.0 / max(float(steps), 1e-6)}
     else:
         kwargs.update(rtol=rtol, atol=atol)
     solve = odeint_adjoint if adjoint else odeint

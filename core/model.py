@@ -45,30 +45,44 @@ class FittedFlow:
     # -- evaluation -----------------------------------------------------------------------
     @torch.no_grad()
     def flow(self, points, t0=0.0, t1=1.0, times=None):
-        """Carry normalised points (N, 3) from time t0 to t1 (or to each of `times`).
+        """Carry normalised points (N, 3) from time t0 to t1, or to each of `times` in [0, 1].
 
-        Returns (N, 3) float64, or (T, N, 3) when `times` is given (times[0] is the start).
-        Integration runs in chunks, on the fixed grid of the fit's solver settings plus
-        the requested times, so every returned state is a true solver state.
+        Returns (N, 3) float64, or (T, N, 3) for `times` (starting from t=0). Both use the
+        fit's solver grid (`steps` fixed steps per unit time), so t=1 gives exactly the
+        output mesh; a time between grid points takes one partial step from the grid
+        point before it, so every state is a true solver state.
         """
-        s = self.settings
-        grid = [t0, t1] if times is None else list(times)
         x = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-        out = np.empty((len(grid), len(x), 3))
         self.field.eval()
+        if times is None:
+            out = np.empty((len(x), 3))
+            for a in range(0, len(x), _CHUNK):
+                out[a:a + _CHUNK] = self._solve(x[a:a + _CHUNK], [t0, t1])[-1]
+            return out
+        times = [float(t) for t in times]
+        if min(times) < 0.0 or max(times) > 1.0:
+            raise ValueError("Trajectory times must lie between 0 (sphere) and 1 (shape).")
+        steps = self.settings.steps
+        grid = [k / steps for k in range(steps + 1)]
+        out = np.empty((len(times), len(x), 3))
         for a in range(0, len(x), _CHUNK):
-            xt = torch.as_tensor(x[a:a + _CHUNK], dtype=torch.float32)
-            states = [xt]
-            for g0, g1 in zip(grid[:-1], grid[1:]):
-                steps = max(1, int(round(abs(g1 - g0) * s.steps)))
-                if g0 == g1:
-                    states.append(states[-1])
-                    continue
-                seg = integrate(self.field, states[-1], torch.tensor([g0, g1]), s.method,
-                                steps, adjoint=False)[-1]
-                states.append(seg)
-            out[:, a:a + _CHUNK] = torch.stack(states).double().numpy()
-        return out[-1] if times is None else out
+            states = self._solve(x[a:a + _CHUNK], grid)
+            for i, t in enumerate(times):
+                k = min(int(np.floor(t * steps + 1e-9)), steps)
+                if abs(t - grid[k]) < 1e-9:
+                    out[i, a:a + _CHUNK] = states[k]
+                else:
+                    out[i, a:a + _CHUNK] = self._solve(states[k], [grid[k], t], single_step=True)[-1]
+        return out
+
+    def _solve(self, x, grid, single_step=False):
+        """Integrate (N, 3) from grid[0] through each grid time: (len(grid), N, 3) float64."""
+        s = self.settings
+        span = abs(grid[-1] - grid[0])
+        steps = 1 / span if single_step else s.steps
+        xt = torch.as_tensor(x, dtype=torch.float32)
+        states = integrate(self.field, xt, torch.tensor(grid, dtype=torch.float32), s.method, steps)
+        return states.double().numpy()
 
     def sphere(self, level):
         """Icosphere of radius `radius` at `level`: (verts (V, 3) float64, faces (F, 3) int64)."""
@@ -87,11 +101,19 @@ class FittedFlow:
         states = self.flow(verts, times=list(times))
         return (states if normalized else self.to_target(states)), faces
 
-    def inverse(self, points, normalized=False):
-        """Integrate backward from t=1 to t=0: surface points (N, 3) -> sphere points (N, 3)."""
+    def inverse(self, points, normalized=False, corrections=3):
+        """Surface points (N, 3) -> sphere points (N, 3), by backward integration.
+
+        Backward integration on the same solver grid only approximates the inverse of the
+        forward solver map; `corrections` rounds of x += B(y) - B(φ(x)) (B: backward,
+        φ: forward) make φ(x) = y hold to solver precision.
+        """
         unit = np.asarray(points, dtype=np.float64) if normalized else self.to_normalized(points)
-        back = self.flow(unit, t0=1.0, t1=0.0)
-        return back if normalized else self.to_target(back)
+        goal = self.flow(unit, t0=1.0, t1=0.0)
+        x = goal.copy()
+        for _ in range(corrections):
+            x += goal - self.flow(self.flow(x), t0=1.0, t1=0.0)
+        return x if normalized else self.to_target(x)
 
     def copy(self):
         """An independent deep copy (weights included)."""

@@ -20,7 +20,7 @@ def fit_properties():
     """
     return {
         "iterations": IntProperty(
-            name="Iterations", default=800, soft_min=1, soft_max=5_000,
+            name="Iterations", default=1600, soft_min=1, soft_max=5_000,
             description="Optimiser steps. The schedule is fixed, so a seed reproduces a result"),
         "resolution": IntProperty(
             name="Resolution", default=5, soft_min=0, soft_max=7,
@@ -30,10 +30,10 @@ def fit_properties():
             name="Points", default=1024, soft_min=16, soft_max=65_536,
             description="Sphere points flowed per iteration"),
         "learning_rate": FloatProperty(
-            name="Learning Rate", default=3e-3, soft_min=1e-5, soft_max=0.1, precision=4, step=0.01,
+            name="Learning Rate", default=1e-2, soft_min=1e-5, soft_max=0.1, precision=4, step=0.01,
             description="Peak learning rate of the one-cycle Adam schedule"),
         "steps": IntProperty(
-            name="Solver Steps", default=4, soft_min=1, soft_max=64,
+            name="Solver Steps", default=2, soft_min=1, soft_max=64,
             description="Fixed RK4 steps from the sphere (t=0) to the shape (t=1)"),
         "seed": IntProperty(name="Seed", default=0, min=0, description="Random seed of the fit"),
     }

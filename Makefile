@@ -23,7 +23,7 @@ test: venv
 	$(PY) -m pytest -q tests
 
 bench: venv
-	$(PY) bench/bench.py $(MODELS)
+	$(PY) bench/bench.py --seed-quality $(MODELS)
 
 strip: venv
 	$(PY) bench/strip.py

@@ -2,10 +2,12 @@
 
 Builds the extension with blender_ext.py, installs it into a throwaway user repository
 (the way Blender does), fits with the default settings, saves out/demo.blend, renders
-out/demo.png (target and morph side by side) and prints the figures.
+out/demo.png (target and morph side by side, copied to docs/demo.png for README.md) and
+prints the figures. DEMO_ITERATIONS=N overrides the iteration count for a quick look.
 """
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 
@@ -28,12 +30,15 @@ def main():
         bpy.ops.wm.read_homefile(use_empty=True)
         bpy.ops.mesh.primitive_monkey_add()
         target = bpy.context.active_object
-        bpy.ops.neural_morph.fit(iterations=int(os.environ.get("DEMO_ITERATIONS", 800)))
+        settings = {"iterations": int(os.environ["DEMO_ITERATIONS"])} if "DEMO_ITERATIONS" in os.environ else {}
+        bpy.ops.neural_morph.fit(**settings)
         morph = bpy.context.active_object
         figures = {k[len("neural_morph_"):]: morph[k] for k in morph.keys()
                    if k.startswith("neural_morph_")}
         bpy.ops.wm.save_as_mainfile(filepath=str(OUT / "demo.blend"))
         render.side_by_side([target, morph], OUT / "demo.png", ["Suzanne", "Neural Morph"])
+        (ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(OUT / "demo.png", ROOT / "docs" / "demo.png")
         print("\nNeural Morph demo on Suzanne (default settings)")
         print(f"  iterations          {figures['iterations']}")
         print(f"  seconds             {figures['seconds']:.1f}")

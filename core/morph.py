@@ -22,32 +22,23 @@ class MorphResult:
 
 
 def choose_level(model, level, max_level, count=count_self_intersections):
-    """The cheapest clean output: icosphere level in [level, max_level] and solver steps.
+    """Lowest icosphere level in [level, max_level] whose flowed mesh does not self-intersect.
 
-    Self-intersections have two causes. Where the flow stretches the sphere strongly,
-    triangles are too coarse for the surface: a finer level fixes that. Where a coarse
-    solver grid folds a thin part, the discrete map is not injective: twice the solver
-    steps fixes that. Candidates are tried cheapest first; the first clean one wins and
-    its steps are stored in the model, so remesh and animate reproduce it. Returns
-    (verts (V, 3) normalised, faces, level, intersecting face count); when nothing is
-    clean, the candidate with the fewest intersecting faces.
+    Where the flow stretches the sphere strongly, triangles are too coarse for the
+    surface; a finer level fixes that. The solver grid stays the one the field was
+    trained on: the output is the map the fit optimised. Returns (verts (V, 3)
+    normalised, faces, level, intersecting face count); when even `max_level`
+    intersects, the level with the fewest intersecting faces.
     """
-    base = model.settings.steps
     best = None
     for lvl in range(level, max(level, max_level) + 1):
-        for steps in (base, 2 * base):
-            model.settings.steps = steps
-            verts, faces = model.surface(lvl, normalized=True)
-            bad = count(verts, faces)
-            if best is None or bad < best[3]:
-                best = (verts, faces, lvl, bad, steps)
-            if bad == 0:
-                break
-        if best[3] == 0:
+        verts, faces = model.surface(lvl, normalized=True)
+        bad = count(verts, faces)
+        if best is None or bad < best[3]:
+            best = (verts, faces, lvl, bad)
+        if bad == 0:
             break
-    verts, faces, lvl, bad, steps = best
-    model.settings.steps = steps
-    return verts, faces, lvl, bad
+    return best
 
 
 def mesh_chamfer(verts, faces, target_unit, samples=20_000, seed=0):

@@ -16,7 +16,7 @@ from .normalize import normalization
 @dataclasses.dataclass
 class FitSettings:
     """Everything that decides a fit. Defaults suit a laptop CPU (under a minute on 2 cores)."""
-    iterations: int = 1600         # optimiser steps (fixed schedule, never a wall-clock stop)
+    iterations: int = 1300         # optimiser steps (fixed schedule, never a wall-clock stop)
     points: int = 1024             # sphere points flowed per iteration
     target_samples: int = 100_000  # dense target samples the loss measures against
     target_batch: int = 2048       # target samples per iteration for the target→model term

@@ -20,7 +20,7 @@ def fit_properties():
     """
     return {
         "iterations": IntProperty(
-            name="Iterations", default=1600, soft_min=1, soft_max=5_000,
+            name="Iterations", default=1300, soft_min=1, soft_max=5_000,
             description="Optimiser steps. The schedule is fixed, so a seed reproduces a result"),
         "resolution": IntProperty(
             name="Resolution", default=5, soft_min=0, soft_max=7,

@@ -33,7 +33,7 @@ class FitSettings:
     kinetic_weight: float = 3e-3   # kinetic energy ∫ |f|² dt: straighter, gentler paths
     seed: int = 0
     resolution: int = 5            # icosphere level of the output mesh
-    max_resolution: int = 6        # highest level tried when the output self-intersects
+    max_resolution: int = 7        # highest level tried when the output self-intersects
     device: str = "cpu"
 
     def validate(self):

@@ -11,8 +11,8 @@ def self_intersecting_faces(verts, faces):
     Vertices at identical positions count as shared; touching is not crossing.
 
     verts: (V, 3) float, faces: (F, 3) int. Returns a sorted (K,) int64 array.
-    Candidate pairs come from a KD-tree on triangle centroids (each triangle finds the
-    smaller ones within its own reach), then an exact segment-triangle test in float64.
+    Candidate pairs come from KD-trees on triangle centroids (`_candidate_pairs`), then
+    an exact segment-triangle test in float64.
     """
     v = np.asarray(verts, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
@@ -24,13 +24,7 @@ def self_intersecting_faces(verts, faces):
     tri = v[f]
     centroid = tri.mean(axis=1)
     radius = np.linalg.norm(tri - centroid[:, None], axis=2).max(axis=1)
-    tree = cKDTree(centroid)
-    hits = tree.query_ball_point(centroid, 2.0 * radius * (1 + 1e-9) + 1e-12)
-    counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
-    i = np.repeat(np.arange(len(f)), counts)
-    j = np.fromiter((k for h in hits for k in h), dtype=np.int64, count=counts.sum())
-    keep = (radius[j] < radius[i]) | ((radius[j] == radius[i]) & (j > i))
-    i, j = i[keep], j[keep]
+    i, j = _candidate_pairs(centroid, radius)
     dist = np.linalg.norm(centroid[i] - centroid[j], axis=1)
     keep = dist <= radius[i] + radius[j]
     i, j = i[keep], j[keep]
@@ -45,6 +39,29 @@ def self_intersecting_faces(verts, faces):
         bad[a[hit]] = True
         bad[b[hit]] = True
     return np.flatnonzero(bad)
+
+
+def _candidate_pairs(centroid, radius):
+    """Pairs (i < j) of triangles whose bounding spheres may touch: two (P,) int64 arrays.
+
+    Most triangles are small: their pairs come from one fixed-radius KD-tree search with
+    array output. The few largest (top 5%) search individually with their own reach.
+    """
+    cut = float(np.percentile(radius, 95))
+    small = np.flatnonzero(radius <= cut)
+    pairs = cKDTree(centroid[small]).query_pairs(2.0 * cut * (1 + 1e-9) + 1e-12, output_type="ndarray")
+    i, j = small[pairs[:, 0]], small[pairs[:, 1]]
+    big = np.flatnonzero(radius > cut)
+    if len(big):
+        hits = cKDTree(centroid).query_ball_point(centroid[big], (radius[big] + radius.max()) * (1 + 1e-9) + 1e-12)
+        counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+        bi = np.repeat(big, counts)
+        bj = np.fromiter((k for h in hits for k in h), dtype=np.int64, count=counts.sum())
+        i, j = np.concatenate([i, bi]), np.concatenate([j, bj])
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    keep = lo != hi
+    key = np.unique(lo[keep] * len(radius) + hi[keep])
+    return key // len(radius), key % len(radius)
 
 
 def count_self_intersections(verts, faces):

@@ -25,7 +25,7 @@ def fit_properties():
         "resolution": IntProperty(
             name="Resolution", default=5, soft_min=0, soft_max=7,
             description="Icosphere subdivision level of the output (5: 10,242 vertices). "
-                        "Raised automatically, up to 6, if the mesh would self-intersect"),
+                        "Raised automatically, up to 7, if the mesh would self-intersect"),
         "points": IntProperty(
             name="Points", default=1024, soft_min=16, soft_max=65_536,
             description="Sphere points flowed per iteration"),

@@ -45,7 +45,9 @@ def _candidate_pairs(centroid, radius):
     """Pairs (i < j) of triangles whose bounding spheres may touch: two (P,) int64 arrays.
 
     Most triangles are small: their pairs come from one fixed-radius KD-tree search with
-    array output. The few largest (top 5%) search individually with their own reach.
+    array output. Each of the few largest (top 5%) searches within twice its own radius,
+    which finds every triangle no larger than itself that it could touch; a pair of two
+    large triangles is found by the larger one. The work stays proportional to the pairs.
     """
     cut = float(np.percentile(radius, 95))
     small = np.flatnonzero(radius <= cut)
@@ -53,7 +55,7 @@ def _candidate_pairs(centroid, radius):
     i, j = small[pairs[:, 0]], small[pairs[:, 1]]
     big = np.flatnonzero(radius > cut)
     if len(big):
-        hits = cKDTree(centroid).query_ball_point(centroid[big], (radius[big] + radius.max()) * (1 + 1e-9) + 1e-12)
+        hits = cKDTree(centroid).query_ball_point(centroid[big], 2.0 * radius[big] * (1 + 1e-9) + 1e-12)
         counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
         bi = np.repeat(big, counts)
         bj = np.fromiter((k for h in hits for k in h), dtype=np.int64, count=counts.sum())

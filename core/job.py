@@ -15,9 +15,10 @@ class FitJob:
     "cancelled", "failed"}. Nothing here touches Blender data.
     """
 
-    def __init__(self, target_points, settings, init=None, preview_level=None):
+    def __init__(self, target_points, settings, init=None, preview_level=None, count=None):
         self.target_points = target_points
         self.preview_level = preview_level
+        self.count = count
         self.preview = None          # (V, 3) float32 normalised vertices of the latest preview
         self.preview_version = 0
         self.transform = None        # (centre, scale) of the fit's normalisation
@@ -52,8 +53,9 @@ class FitJob:
     def _run(self):
         try:
             snapshot = self._snapshot if self.preview_level is not None else None
+            extra = {"count": self.count} if self.count is not None else {}
             self._result = build_morph(self.target_points, self.settings, self._progress,
-                                       self._cancel, self.init, snapshot)
+                                       self._cancel, self.init, snapshot, **extra)
             self.state = "done"
         except Cancelled:
             self.state = "cancelled"

@@ -53,11 +53,14 @@ def mesh_chamfer(verts, faces, target_unit, samples=20_000, seed=0):
     return float((d1 ** 2).mean() + (d2 ** 2).mean())
 
 
-def build_morph(target_points, settings, progress=None, cancel=None, init=None, snapshot=None):
-    """Fit `target_points` (M, 3) and return a MorphResult with a clean output mesh."""
+def build_morph(target_points, settings, progress=None, cancel=None, init=None, snapshot=None,
+                count=count_self_intersections):
+    """Fit `target_points` (M, 3) and return a MorphResult with a clean output mesh.
+
+    `count(verts, faces)` counts self-intersecting faces (Blender passes its BVH tree)."""
     model = fit(target_points, settings, progress=progress, cancel=cancel, init=init,
                 snapshot=snapshot)
-    verts, faces, level, bad = choose_level(model, settings.resolution, settings.max_resolution)
+    verts, faces, level, bad = choose_level(model, settings.resolution, settings.max_resolution, count)
     unit = model.to_normalized(np.asarray(target_points)[:50_000])
     chamfer = mesh_chamfer(verts, faces, unit, seed=settings.seed)
     return MorphResult(model, verts, faces, level, bad, chamfer, model.to_json())

@@ -122,7 +122,9 @@ def mesh_triangles(mesh):
 
 
 def count_self_intersections_bvh(verts, faces):
-    """Blender's count: distinct faces in BVHTree.overlap pairs that share no vertex."""
+    """Blender's count: distinct faces in BVHTree.overlap pairs that share no vertex.
+
+    Pure mathutils on arrays (no Blender data), so a fitting thread may call it too."""
     verts = np.asarray(verts, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
     _, same = np.unique(verts, axis=0, return_inverse=True)

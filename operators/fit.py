@@ -125,13 +125,12 @@ def write_result(context, target, result, seconds, morph=None, source=None):
         obj = morph
         data.write_mesh(obj.data.name, result.verts, result.faces, uvs, mesh=obj.data)
     data.store_flow(obj, result.flow_json)
-    checked = data.count_self_intersections_bvh(result.verts, result.faces)
     figures = {
         "source": source or target.name,
         "iterations": model.iterations,
         "seconds": round(seconds, 3),
         "chamfer": result.chamfer,
-        "self_intersections": checked,
+        "self_intersections": result.self_intersections,
         "resolution": result.level,
         "vertices": len(result.verts),
         "seed": model.settings.seed,
@@ -186,7 +185,7 @@ def start_job(context, props):
         raise data.InputError("A fit is already running: wait for it or press Esc to cancel it.")
     request = prepare(context, props)
     job = core.FitJob(request.points, request.settings, init=request.init,
-                      preview_level=PREVIEW_LEVEL).start()
+                      preview_level=PREVIEW_LEVEL, count=data.count_self_intersections_bvh).start()
     _state.update(job=job, request=request, preview_version=0)
     return job
 
@@ -289,7 +288,8 @@ class NEURALMORPH_OT_fit(bpy.types.Operator):
         settings = request.settings
         progress = _console_progress(settings.iterations) if bpy.app.background else None
         try:
-            result = core.build_morph(request.points, settings, progress=progress, init=request.init)
+            result = core.build_morph(request.points, settings, progress=progress, init=request.init,
+                                      count=data.count_self_intersections_bvh)
         except KeyboardInterrupt:
             self.report({'WARNING'}, "Neural Morph fit cancelled; nothing was created.")
             return {'CANCELLED'}

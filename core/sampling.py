@@ -33,14 +33,3 @@ def sample_surface(verts, faces, count, rng=None, return_faces=False):
     pts = (1.0 - r1)[:, None] * a + (r1 * (1.0 - r2))[:, None] * b + (r1 * r2)[:, None] * c
     return (pts, tri) if return_faces else pts
 
-
-def triangulate(polygon_sizes, corner_verts):
-    """Fan-triangulate polygons given as flat corner lists: -> (F, 3) int64."""
-    sizes = np.asarray(polygon_sizes, dtype=np.int64)
-    corners = np.asarray(corner_verts, dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    n_tris = np.maximum(sizes - 2, 0)
-    poly = np.repeat(np.arange(len(sizes)), n_tris)
-    k = np.arange(n_tris.sum()) - np.repeat(np.cumsum(n_tris) - n_tris, n_tris)
-    s = starts[poly]
-    return np.stack([corners[s], corners[s + k + 1], corners[s + k + 2]], axis=1)

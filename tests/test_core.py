@@ -62,11 +62,6 @@ def test_sampling_refuses_degenerate_mesh():
         core.sample_surface(verts, np.array([[0, 1, 2]]), 10)
 
 
-def test_triangulate_fans_polygons():
-    tris = core.triangulate([3, 4, 5], list(range(3)) + list(range(3, 7)) + list(range(7, 12)))
-    assert tris.tolist() == [[0, 1, 2], [3, 4, 5], [3, 5, 6], [7, 8, 9], [7, 9, 10], [7, 10, 11]]
-
-
 def test_chamfer_matches_brute_force_and_has_gradients():
     rng = np.random.default_rng(3)
     p = torch.tensor(rng.normal(size=(50, 3)), requires_grad=True)

@@ -14,6 +14,9 @@ Object functions take an object or its name and work in the object's world space
 """
 import numpy as np
 
+from . import core
+from .core import settings as _settings
+
 ALIAS = "neural_morph_api"
 
 
@@ -27,10 +30,10 @@ def _object(obj):
 
 def flow_of(obj):
     """The core.FittedFlow stored on a morph object."""
-    from .operators import blender_data
+    from .blender import data
     try:
-        return blender_data.load_flow(_object(obj))
-    except blender_data.InputError as exc:
+        return data.load_flow(_object(obj))
+    except data.InputError as exc:
         raise ValueError(str(exc)) from None
 
 
@@ -39,16 +42,18 @@ def fit(target, **settings):
     morph object. `settings` are the operator's properties (iterations, resolution, ...)."""
     import bpy
     obj = _object(target)
-    bpy.ops.neural_morph.fit(target=obj.name, **settings)
+    bpy.ops.neural_morph.fit(target=obj.name, **settings)  # type: ignore[attr-defined]  # registered at runtime
     return bpy.context.view_layer.objects.active
 
 
 def fit_points(target_points, /, progress=None, **settings):
     """Fit an (N, 3) array of surface samples; returns a core.FittedFlow (no Blender data).
 
-    `settings` are core.FitSettings fields (iterations, points, width, ...)."""
-    from . import core
-    return core.fit(np.asarray(target_points, dtype=np.float64), core.FitSettings(**settings), progress)
+    `settings` are the operator's settings (iterations, resolution, points, learning_rate,
+    steps, seed, device) or any other core.FitSettings field; what is not given is derived
+    exactly as for the operator (core.user_settings). ValueError with a sentence."""
+    return core.fit(np.asarray(target_points, dtype=np.float64), core.user_settings(**settings),
+                    progress)
 
 
 def _world(obj, unit):
@@ -56,17 +61,18 @@ def _world(obj, unit):
     return unit @ mw[:3, :3].T + mw[:3, 3]
 
 
-def mesh(obj, level=5):
+def mesh(obj, level=core.FitSettings.resolution):
     """Flowed icosphere at `level`: (verts (V, 3) world space, faces (F, 3)). Also accepts a
     FittedFlow, whose vertices are then in its target's space."""
     if not hasattr(obj, "surface"):
         obj = _object(obj)
-        verts, faces = flow_of(obj).surface(level, normalized=True)
+        verts, faces, _, _ = core.output_mesh(flow_of(obj), level, count=None)
         return _world(obj, verts), faces
-    return obj.surface(level)
+    verts, faces, _, _ = core.output_mesh(obj, level, count=None)
+    return obj.to_target(verts), faces
 
 
-def trajectory(obj, times, level=4):
+def trajectory(obj, times, level=_settings.TRAJECTORY_LEVEL):
     """States at each time in `times` (0 = sphere, 1 = shape): ((T, V, 3), faces)."""
     if not hasattr(obj, "trajectory"):
         obj = _object(obj)

@@ -6,7 +6,7 @@
     optimiser       Adam lr 0.01, ReduceLROnPlateau(factor 0.99) stepped on the loss
     batch           2,000 sphere points and 2,000 fresh target samples per iteration
     loss            squared Chamfer, mean in both directions, nearest neighbours by KD-tree
-                    (the same loss as core/fit.py `_chamfer`)
+                    (the same loss as core/losses.py `chamfer`)
 
 Only torch, torchdiffeq, numpy and scipy: this file is importable without bpy.
 """

@@ -1,23 +1,56 @@
-"""Neural Morph maths: no bpy here. Needs torch, torchdiffeq, numpy and scipy.
+"""Neural Morph maths: no bpy here, ever. The fit needs torch, torchdiffeq and scipy.
 
-Public surface:
-    fit(target_points, settings, progress, cancel) -> FittedFlow
-    FittedFlow.surface(level) / trajectory(level, times) / inverse(points)
+`import core` is cheap: it loads only the torch-free settings and icosphere; every other
+public name is imported from its submodule on first use (PEP 562), so Blender code can
+`from .. import core` at module top and still register without torch installed.
+
+This is the whole public surface, what the operators, the API and the Blender glue use.
+Tests and tools import submodules (core.losses, core.metrics, ...) for anything else.
 """
-from .fit import Cancelled, FitSettings, fit
-from .flow import BlendedField, VelocityField, integrate
-from .icosphere import face_corner_uvs, icosphere, icosphere_counts
-from .intersect import count_self_intersections, self_intersecting_faces
-from .chamfer import chamfer_distance
-from .model import ADDON_VERSION, FORMAT_VERSION, FittedFlow
-from .normalize import normalization
-from .morph import MorphResult, build_morph, choose_level, mesh_chamfer
-from .job import FitJob
-from .sampling import sample_surface, triangle_areas
+import importlib
+import sys
+import types
 
-__all__ = [
-    "Cancelled", "FitSettings", "fit", "BlendedField", "VelocityField", "integrate",
-    "face_corner_uvs", "icosphere", "icosphere_counts", "count_self_intersections",
-    "self_intersecting_faces", "chamfer_distance", "ADDON_VERSION", "FORMAT_VERSION", "FittedFlow",
-    "normalization", "MorphResult", "build_morph", "choose_level", "mesh_chamfer", "FitJob", "sample_surface", "triangle_areas",
-]
+from .icosphere import icosphere, icosphere_counts, sphere_uvs
+from .settings import SOLVERS, FitSettings, user_settings
+
+# name -> submodule that defines it, imported on first attribute access
+_LAZY = {
+    "fit": "fit", "Cancelled": "fit",
+    "run_fit": "pipeline", "FitResult": "pipeline", "output_mesh": "pipeline",
+    "FittedFlow": "fitted_flow",
+    "ADDON_VERSION": "storage", "FORMAT_VERSION": "storage",
+    "FitJob": "job",
+    "sample_surface": "sampling",
+    "normalization": "normalize",
+    "count_self_intersections": "intersect",
+    "eased_frames": "animation", "blend_states": "animation", "check_states": "animation",
+}
+
+__all__ = ["FitSettings", "user_settings", "SOLVERS", "icosphere", "icosphere_counts",
+           "sphere_uvs", *_LAZY]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)
+
+
+class _Core(types.ModuleType):
+    def __setattr__(self, name, value):
+        # Importing the submodule core/fit.py sets `core.fit` to that module; the public
+        # name `core.fit` is the function, so keep the function.
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Core

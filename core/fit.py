@@ -1,4 +1,8 @@
-"""Fit a sphere flow to a target point set: `fit(target_points, settings)` -> FittedFlow."""
+"""The training loop: `fit(target_points, settings)` -> FittedFlow.
+
+The loss terms live in losses.py, the field in field.py, the solvers in solvers.py and
+the settings in settings.py; this module only runs the optimisation.
+"""
 import dataclasses
 import time
 
@@ -7,57 +11,13 @@ import torch
 from scipy.spatial import cKDTree
 from torch import nn
 
-from .flow import VelocityField, integrate
+from . import losses
+from .field import VelocityField
+from .fitted_flow import FittedFlow
 from .icosphere import icosphere
-from .model import FittedFlow
 from .normalize import normalization
-
-
-@dataclasses.dataclass
-class FitSettings:
-    """Everything that decides a fit. Defaults suit a laptop CPU (under a minute on 2 cores)."""
-    iterations: int = 1300         # optimiser steps (fixed schedule, never a wall-clock stop)
-    points: int = 1024             # sphere points flowed per iteration
-    target_samples: int = 100_000  # dense target samples the loss measures against
-    target_batch: int = 2048       # target samples per iteration for the target→model term
-    width: int = 128               # hidden width of the velocity field
-    depth: int = 3                 # residual layers
-    method: str = "rk4"            # torchdiffeq method
-    steps: int = 2                 # fixed solver steps from t=0 to t=1 (training and output)
-    adjoint: bool = False          # adjoint backprop (less memory, slower)
-    learning_rate: float = 1e-2    # one-cycle peak learning rate
-    warm_start: int = 50           # iterations regressing the sphere onto the radial profile
-    loss: str = "distance"         # Chamfer on "distance" (robust) or "squared" distances
-    stretch_sampling: float = 1.0  # share of free sphere samples drawn by flowed area
-    shape_weight: float = 3e-3     # triangle-shape regulariser on a flowed level-3 icosphere
-    kinetic_weight: float = 3e-3   # kinetic energy ∫ |f|² dt: straighter, gentler paths
-    seed: int = 0
-    resolution: int = 5            # icosphere level of the output mesh
-    max_resolution: int = 7        # highest level tried when the output self-intersects
-    device: str = "cpu"
-
-    def validate(self):
-        """Raise ValueError with a sentence for settings that make no sense."""
-        checks = [
-            (1 <= self.iterations <= 100_000, "Iterations must be between 1 and 100,000."),
-            (16 <= self.points <= 65_536, "Points per iteration must be between 16 and 65,536."),
-            (1_000 <= self.target_samples <= 2_000_000, "Target samples must be between 1,000 and 2,000,000."),
-            (16 <= self.target_batch <= 65_536, "Target batch must be between 16 and 65,536."),
-            (4 <= self.width <= 1024, "Field width must be between 4 and 1024."),
-            (1 <= self.depth <= 16, "Field depth must be between 1 and 16."),
-            (1 <= self.steps <= 256, "Solver steps must be between 1 and 256."),
-            (0 < self.learning_rate <= 1, "Learning rate must be in (0, 1]."),
-            (0 <= self.warm_start <= self.iterations, "Warm-start iterations must be between 0 and the iteration count."),
-            (self.loss in ("distance", "squared"), "Loss must be 'distance' or 'squared'."),
-            (0 <= self.stretch_sampling <= 1, "Stretch sampling must be between 0 and 1."),
-            (self.shape_weight >= 0 and self.kinetic_weight >= 0, "Regulariser weights must not be negative."),
-            (0 <= self.resolution <= 7, "Resolution (icosphere level) must be between 0 and 7."),
-            (self.resolution <= self.max_resolution <= 7, "Maximum resolution must be between resolution and 7."),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
-        return self
+from .settings import FitSettings
+from .solvers import integrate
 
 
 class Cancelled(Exception):
@@ -130,12 +90,10 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
             x0 = sampler.batch(field, refresh=(it - warm) % 10 == 0)
             state = torch.cat([x0, torch.zeros(len(x0), 1, device=device)], dim=1)
             end = integrate(kinetic, state, times, settings.method, steps, settings.adjoint)[-1]
-            x1, energy = end[:, :3], end[:, 3].mean()
-            loss = _chamfer(x1, unit_t, tree, rng, settings.target_batch, settings.loss)
-            if settings.shape_weight:
-                loss = loss + settings.shape_weight * _shape_penalty(x1[-sampler.n_shape:], sampler.shape_faces)
-            if settings.kinetic_weight:
-                loss = loss + settings.kinetic_weight * energy
+            sample = unit_t[torch.as_tensor(rng.integers(0, len(unit_t), settings.target_batch), device=device)]
+            batch = losses.Batch(end[:, :3], unit_t, tree, sample, settings.loss == "squared",
+                                 sampler.shape_faces, sampler.n_shape, end[:, 3].mean())
+            loss = losses.total(batch, settings)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -221,33 +179,6 @@ class _SphereSampler:
             q, _ = np.linalg.qr(self.rng.standard_normal((3, 3)))
             parts.append(torch.as_tensor(self.shape_verts @ q, dtype=torch.float32, device=self.device))
         return torch.cat(parts)
-
-
-def _shape_penalty(verts, faces):
-    """Mean over triangles of var(squared edge lengths) / mean(squared edge lengths)²: 0 for
-    equilateral triangles, large for slivers. verts (V, 3) tensor, faces (F, 3) tensor."""
-    a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
-    sq = torch.stack([((a - b) ** 2).sum(1), ((b - c) ** 2).sum(1), ((c - a) ** 2).sum(1)], dim=1)
-    return (sq.var(dim=1) / sq.mean(dim=1).pow(2).detach().clamp_min(1e-12)).mean()
-
-
-def _chamfer(x1, unit_t, tree, rng, n_target, loss="distance"):
-    """Chamfer between flowed points and a fresh batch of target samples (scalar tensor).
-
-    Nearest neighbours come from KD-trees (never an N×M matrix); gradients flow through
-    the gathered differences. `loss` "distance" averages Euclidean distances, "squared"
-    squared ones.
-    """
-    dev = x1.device
-    p = x1.detach().cpu().numpy()
-    _, to_target = tree.query(p, k=1)
-    q = unit_t[torch.as_tensor(rng.integers(0, len(unit_t), n_target), device=dev)]
-    _, to_points = cKDTree(p).query(q.cpu().numpy(), k=1)
-    forward = ((x1 - unit_t[torch.as_tensor(to_target, device=dev)]) ** 2).sum(1)
-    backward = ((q - x1[torch.as_tensor(to_points, device=dev)]) ** 2).sum(1)
-    if loss == "distance":
-        forward, backward = (forward + 1e-8).sqrt(), (backward + 1e-8).sqrt()
-    return forward.mean() + backward.mean()
 
 
 def _radial_profile(unit, k=16):

@@ -1,4 +1,4 @@
-"""Unit icosphere at any subdivision level."""
+"""Unit icosphere at any subdivision level, and its sphere UVs."""
 import numpy as np
 
 _PHI = (1.0 + 5.0 ** 0.5) / 2.0
@@ -16,7 +16,7 @@ _BASE_FACES = np.array([
     [4, 9, 5], [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1],
 ], dtype=np.int64)
 
-MAX_LEVEL = 8
+MAX_LEVEL = 8  # what this module can build; outputs stop at settings.MAX_LEVEL
 
 
 def icosphere_counts(level):
@@ -62,7 +62,7 @@ def _subdivide(verts, faces):
     return np.concatenate([verts, mid]), new_faces
 
 
-def sphere_uv(verts):
+def _equirectangular(verts):
     """Equirectangular UV of unit-sphere points: (N, 3) -> (N, 2) in [0, 1]."""
     v = np.asarray(verts, dtype=np.float64)
     u = 0.5 + np.arctan2(v[:, 1], v[:, 0]) / (2.0 * np.pi)
@@ -70,13 +70,23 @@ def sphere_uv(verts):
     return np.stack([u, w], axis=1)
 
 
-def face_corner_uvs(verts, faces):
+def sphere_uvs(level):
+    """Per-corner equirectangular UVs of the level-`level` icosphere, seam fixed: (F·3, 2)
+    float32, in the face order of `icosphere(level)` (so of every flowed mesh at that level).
+
+    The one place sphere UVs are made: a texture painted on one morph carries over to every
+    other shape flowed from the same sphere.
+    """
+    return _corner_uvs(*icosphere(level))
+
+
+def _corner_uvs(verts, faces):
     """Per-corner equirectangular UVs with the seam fixed: (F·3, 2) float32.
 
     Corners of a face that straddles the u=0/1 seam are unwrapped so the face does not
     span the whole texture; pole vertices take the mean u of their face's other corners.
     """
-    uv = sphere_uv(verts)[faces]  # (F, 3, 2)
+    uv = _equirectangular(verts)[faces]  # (F, 3, 2)
     u = uv[..., 0]
     span = u.max(axis=1) - u.min(axis=1)
     wrap = span > 0.5

@@ -5,11 +5,11 @@ import numpy as np
 import time
 
 from .fit import Cancelled
-from .morph import build_morph
+from .pipeline import output_mesh, run_fit
 
 
 class FitJob:
-    """Runs `build_morph` on a daemon thread; the caller polls from its own thread.
+    """Runs `run_fit` on a daemon thread; the caller polls from its own thread.
 
     `poll()` returns (state, iteration, loss) with state in {"running", "done",
     "cancelled", "failed"}. Nothing here touches Blender data.
@@ -21,7 +21,7 @@ class FitJob:
         self.count = count
         self.preview = None          # (V, 3) float32 normalised vertices of the latest preview
         self.preview_version = 0
-        self.transform = None        # (centre, scale) of the fit's normalisation
+        self.transform = None        # (4, 4) normalised -> world matrix of the fit (FittedFlow.matrix)
         self.settings = settings
         self.init = init
         self.iteration = 0
@@ -45,8 +45,8 @@ class FitJob:
         self.iteration, self.loss = iteration, loss
 
     def _snapshot(self, model):
-        verts, _ = model.surface(self.preview_level, normalized=True)
-        self.transform = (model.center, model.scale)
+        verts, _, _, _ = output_mesh(model, self.preview_level, count=None)
+        self.transform = model.matrix()
         self.preview = verts.astype(np.float32)
         self.preview_version += 1
 
@@ -54,8 +54,8 @@ class FitJob:
         try:
             snapshot = self._snapshot if self.preview_level is not None else None
             extra = {"count": self.count} if self.count is not None else {}
-            self._result = build_morph(self.target_points, self.settings, self._progress,
-                                       self._cancel, self.init, snapshot, **extra)
+            self._result = run_fit(self.target_points, self.settings, self._progress,
+                                   self._cancel, self.init, snapshot, **extra)
             self.state = "done"
         except Cancelled:
             self.state = "cancelled"
@@ -82,7 +82,7 @@ class FitJob:
         return self.state
 
     def result(self):
-        """The MorphResult once state is "done"; raises the worker's error if it failed."""
+        """The FitResult once state is "done"; raises the worker's error if it failed."""
         if self.state == "failed":
             raise self.error
         return self._result

@@ -1,20 +1,21 @@
-"""Thin bpy operators: read Blender data, call core, write Blender data."""
+"""Thin bpy operators: read Blender data, call core, write Blender data (through blender/)."""
 import bpy
 
-from . import fit, morph
+from ..blender import jobs
+from . import animate, fit, morph_between, remesh
 
-classes = fit.classes + morph.classes
+classes = fit.classes + animate.classes + morph_between.classes + remesh.classes
 
 
 def register():
     for cls in classes:
         bpy.utils.register_class(cls)
-    bpy.app.handlers.load_pre.append(fit.stop_on_load)
+    bpy.app.handlers.load_pre.append(jobs.stop_on_load)
 
 
 def unregister():
-    if fit.stop_on_load in bpy.app.handlers.load_pre:
-        bpy.app.handlers.load_pre.remove(fit.stop_on_load)
-    fit.cancel_job()
+    if jobs.stop_on_load in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(jobs.stop_on_load)
+    jobs.cancel_job()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

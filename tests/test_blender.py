@@ -7,7 +7,7 @@ import pytest
 
 from conftest import counts
 from neural_morph import core
-from neural_morph.operators import blender_data as data
+from neural_morph.blender import data
 
 SMALL = dict(iterations=60, points=256, resolution=3)
 
@@ -128,7 +128,7 @@ def test_bad_input_raises_and_creates_nothing(scene, case):
 
 
 def test_operator_defaults_match_core_settings():
-    from neural_morph.operators.fit import fit_properties
+    from neural_morph.blender.props import fit_properties
     defaults = core.FitSettings()
     for name, prop in fit_properties().items():
         value = prop.keywords["default"]

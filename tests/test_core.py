@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from neural_morph import core
+from neural_morph.core import field, losses, metrics, settings, solvers
 
 ELLIPSOID_AXES = np.array([1.0, 0.6, 0.4])
 QUICK = dict(iterations=120, points=256, target_samples=20_000, width=64, depth=2,
@@ -62,16 +63,27 @@ def test_sampling_refuses_degenerate_mesh():
         core.sample_surface(verts, np.array([[0, 1, 2]]), 10)
 
 
-def test_chamfer_matches_brute_force_and_has_gradients():
+def test_chamfer_loss_matches_brute_force_and_has_gradients():
+    from scipy.spatial import cKDTree
     rng = np.random.default_rng(3)
     p = torch.tensor(rng.normal(size=(50, 3)), requires_grad=True)
     q = rng.normal(size=(70, 3))
     d = ((p.detach().numpy()[:, None] - q[None]) ** 2).sum(-1)
     brute = d.min(1).mean() + d.min(0).mean()
-    value = core.chamfer_distance(p, q)
+    qt = torch.as_tensor(q)
+    value = losses.chamfer(losses.Batch(p, qt, cKDTree(q), qt, squared=True))
     assert value.item() == pytest.approx(brute, rel=1e-10)
     value.backward()
     assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+    euclid = np.sqrt(d)
+    plain = losses.chamfer(losses.Batch(p, qt, cKDTree(q), qt))
+    assert plain.item() == pytest.approx(euclid.min(1).mean() + euclid.min(0).mean(), rel=1e-6)
+
+
+def test_loss_terms_share_one_signature_and_weights():
+    names = {weight for _, weight in losses.TERMS}
+    assert names == {None, "shape_weight", "kinetic_weight"}
+    assert all(hasattr(core.FitSettings(), w) for w in names - {None})
 
 
 def test_self_intersections_of_crossing_touching_and_apart_triangles():
@@ -86,9 +98,9 @@ def test_self_intersections_of_crossing_touching_and_apart_triangles():
 
 
 def test_untrained_flow_is_identity():
-    field = core.VelocityField(32, 2)
+    f = field.VelocityField(32, 2)
     x = torch.randn(100, 3)
-    y = core.integrate(field, x, torch.tensor([0.0, 1.0]))[-1]
+    y = solvers.integrate(f, x, torch.tensor([0.0, 1.0]))[-1]
     assert torch.allclose(x, y)
 
 
@@ -96,9 +108,9 @@ def test_fit_reaches_low_chamfer_on_ellipsoid(ellipsoid_fit):
     points, model = ellipsoid_fit
     verts, faces = model.surface(4)
     unit_target = model.to_normalized(points)
-    fitted = core.mesh_chamfer(model.to_normalized(verts), faces, unit_target)
+    fitted = metrics.mesh_chamfer(model.to_normalized(verts), faces, unit_target)
     sphere_v, sphere_f = core.icosphere(4)
-    untrained = core.mesh_chamfer(sphere_v, sphere_f, unit_target)
+    untrained = metrics.mesh_chamfer(sphere_v, sphere_f, unit_target)
     # The untrained flow (the unit sphere) is ~4e-1 away. A fitted flow must be within
     # 1e-3, i.e. an RMS error of about 2% of the radius, and 100x better than the sphere.
     assert fitted < 1e-3
@@ -193,3 +205,55 @@ def test_addon_version_matches_manifest():
     import tomllib
     manifest = tomllib.loads((pathlib.Path(core.__file__).parent.parent / "blender_manifest.toml").read_text())
     assert manifest["version"] == core.ADDON_VERSION
+
+
+def test_user_settings_derive_warm_start_and_levels():
+    s = core.user_settings(iterations=30)
+    assert s.warm_start == 30 // settings.WARM_START_SHARE and s.max_resolution == settings.MAX_LEVEL
+    assert core.user_settings().warm_start == core.FitSettings.warm_start
+    assert core.user_settings(warm_start=0, max_resolution=5).max_resolution == 5
+    with pytest.raises(ValueError, match="Unknown fit setting"):
+        core.user_settings(iteration=3)
+    with pytest.raises(ValueError, match="Iterations must be between"):
+        core.user_settings(iterations=0)
+
+
+def test_fit_points_path_accepts_what_the_operator_accepts():
+    points = ellipsoid_points(5_000)
+    model = core.fit(points, core.user_settings(iterations=30, points=64, width=16, depth=1,
+                                                target_samples=5_000, resolution=1))
+    assert model.iterations == 30
+
+
+@pytest.mark.parametrize("method", sorted(settings.SOLVERS))
+def test_every_solver_in_the_table_integrates(method):
+    f = field.VelocityField(8, 1)
+    torch.nn.init.normal_(f.out.weight, std=0.1)
+    x = torch.randn(20, 3)
+    y = solvers.integrate(f, x, torch.tensor([0.0, 1.0]), method, steps=3)[-1]
+    assert torch.isfinite(y).all()
+    if settings.SOLVERS[method] == "fixed":
+        f.nfe = 0
+        solvers.integrate(f, x, torch.tensor([0.0, 1.0]), method, steps=1)
+        one = f.nfe
+        f.nfe = 0
+        solvers.integrate(f, x, torch.tensor([0.0, 1.0]), method, steps=4)
+        assert f.nfe > one, "fixed-grid solvers must honour steps"
+
+
+def test_unknown_solver_is_refused():
+    with pytest.raises(ValueError, match="Solver method must be one of"):
+        core.FitSettings(method="scipy_solver").validate()
+
+
+def test_matrix_maps_normalised_space_to_target(ellipsoid_fit):
+    _, model = ellipsoid_fit
+    u = np.random.default_rng(0).normal(size=(10, 3))
+    m = model.matrix()
+    assert m.shape == (4, 4)
+    assert np.allclose(u @ m[:3, :3].T + m[:3, 3], model.to_target(u))
+
+
+def test_sphere_uvs_one_per_corner():
+    uv = core.sphere_uvs(2)
+    assert uv.shape == (core.icosphere_counts(2)[1] * 3, 2) and uv.dtype == np.float32

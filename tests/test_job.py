@@ -1,7 +1,7 @@
 """The UI path: the job object that the modal operator forwards to.
 
 In the bpy module INVOKE_DEFAULT never reaches invoke() (no window or event), so these
-tests drive operators.fit's job functions directly: progress, cancel, one at a time.
+tests drive blender.jobs (the running-job registry) directly: progress, cancel, one at a time.
 """
 import time
 from types import SimpleNamespace
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import counts
-from neural_morph.operators import blender_data as data
-from neural_morph.operators import fit as fit_ops
+from neural_morph.blender import data
+from neural_morph.blender import jobs as fit_ops
 
 
 def props(**overrides):

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import counts
 from neural_morph import core
-from neural_morph.operators import blender_data as data
+from neural_morph.blender import data
 
 SMALL = dict(iterations=40, points=128, resolution=2)
 

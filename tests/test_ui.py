@@ -8,7 +8,7 @@ import types
 import bpy
 import pytest
 
-from neural_morph.operators import deps
+from neural_morph.blender import deps
 from neural_morph.ui.panel import VIEW3D_PT_neural_morph
 from neural_morph.ui.preferences import NeuralMorphPreferences
 
@@ -78,7 +78,7 @@ def test_panel_and_preferences_explain_missing_dependencies(scene, monkeypatch):
 
 
 def test_panel_shows_progress_while_a_job_runs(suzanne):
-    from neural_morph.operators import fit as fit_ops
+    from neural_morph.blender import jobs as fit_ops
     job = fit_ops.start_job(bpy.context, types.SimpleNamespace(
         target="", iterations=100_000, resolution=1, points=64, learning_rate=1e-3, steps=2, seed=0))
     try:

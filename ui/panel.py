@@ -2,9 +2,8 @@
 import bpy
 
 from .. import api
-from ..operators import deps
-from ..operators import fit as fit_ops
-from ..operators.blender_data import FLOW_KEY, figures_of
+from ..blender import deps, jobs
+from ..blender.data import FLOW_KEY, PREFIX, figures_of
 from .preferences import draw_dependencies
 
 FIGURE_LABELS = (
@@ -31,7 +30,7 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
         col = layout.column(align=True)
         for name in ("iterations", "resolution", "points", "learning_rate", "steps", "seed"):
             col.prop(settings, name)
-        job = fit_ops.active_job()
+        job = jobs.active_job()
         if job is not None:
             layout.progress(factor=job.fraction, type='BAR',
                             text=f"Iteration {job.iteration}/{job.total}  (Esc cancels)")
@@ -83,7 +82,7 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
         op.target, op.continue_fit = obj.name, True
         for name in ("iterations", "points", "learning_rate", "steps", "seed"):
             setattr(op, name, getattr(settings, name))
-        op.resolution = int(obj.get("neural_morph_resolution", settings.resolution))
+        op.resolution = int(obj.get(PREFIX + "resolution", settings.resolution))
 
 
 classes = (VIEW3D_PT_neural_morph,)

@@ -1,10 +1,8 @@
 """Add-on preferences: dependency status and versions."""
 import bpy
 
-from ..operators import deps
-
-# The add-on's package name (`neural_morph`, or `bl_ext.<repo>.neural_morph` as an extension).
-PACKAGE = __package__.rpartition(".")[0]
+from ..blender import deps
+from ..blender.prefs import PACKAGE
 
 
 def draw_dependencies(layout):

@@ -1,9 +1,9 @@
 """Scene settings shown in the panel (`scene.neural_morph`)."""
 import bpy
-from bpy.props import IntProperty, PointerProperty
+from bpy.props import PointerProperty
 
-from ..operators.blender_data import FLOW_KEY
-from ..operators.fit import fit_properties
+from ..blender.data import FLOW_KEY
+from ..blender.props import fit_properties, keys_property, level_property
 
 
 def _is_mesh(self, obj):
@@ -24,10 +24,8 @@ class NeuralMorphSettings(bpy.types.PropertyGroup):
                                         description="Morph object to start from"),
         "morph_target": PointerProperty(name="To", type=bpy.types.Object, poll=_is_morph,
                                         description="Morph object to end at"),
-        "keys": IntProperty(name="Keys", default=8, min=2, max=256,
-                            description="Shape keys along the morph, both ends included"),
-        "remesh_level": IntProperty(name="Level", default=5, min=0, max=7,
-                                    description="Icosphere level for Remesh"),
+        "keys": keys_property("Shape keys along the morph, both ends included"),
+        "remesh_level": level_property("Level", hard=True, description="Icosphere level for Remesh"),
     }
 
 
@@ -35,8 +33,8 @@ classes = (NeuralMorphSettings,)
 
 
 def register_properties():
-    bpy.types.Scene.neural_morph = PointerProperty(type=NeuralMorphSettings)
+    bpy.types.Scene.neural_morph = PointerProperty(type=NeuralMorphSettings)  # type: ignore[attr-defined]
 
 
 def unregister_properties():
-    del bpy.types.Scene.neural_morph
+    del bpy.types.Scene.neural_morph  # type: ignore[attr-defined]

@@ -1,17 +1,13 @@
 """FittedFlow: a trained sphere flow plus the transform back to the target's space."""
-import base64
 import copy
-import dataclasses
-import json
 
 import numpy as np
 import torch
 
-from .flow import VelocityField, integrate
+from . import storage
 from .icosphere import icosphere
+from .solvers import integrate
 
-FORMAT_VERSION = 1
-ADDON_VERSION = "0.1.0"  # kept equal to blender_manifest.toml's version (a test checks)
 _CHUNK = 65_536
 
 
@@ -37,6 +33,16 @@ class FittedFlow:
     def to_target(self, unit_points):
         """Normalised (N, 3) -> target space (N, 3) float64."""
         return self.center + self.scale * np.asarray(unit_points, dtype=np.float64)
+
+    def matrix(self):
+        """(4, 4) float64 matrix mapping normalised mesh space to target (world) space.
+
+        Today T(center)·S(scale); Blender object matrices must come from here, so a more
+        general normalisation changes only this method."""
+        m = np.eye(4)
+        m[:3, :3] *= self.scale
+        m[:3, 3] = self.center
+        return m
 
     def to_normalized(self, points):
         """Target space (N, 3) -> normalised (N, 3) float64."""
@@ -119,69 +125,18 @@ class FittedFlow:
         """An independent deep copy (weights included)."""
         return copy.deepcopy(self)
 
-    # -- plain-data persistence (no pickle) ---------------------------------------------------
+    # -- plain-data persistence (no pickle; see storage.py) -----------------------------------
     def to_dict(self):
-        """Plain data: JSON-safe header plus float32 weights as base64 strings."""
-        weights = {k: _encode(v) for k, v in self.field.state_dict().items()}
-        return {
-            "format": FORMAT_VERSION,
-            "kind": "neural_morph.sphere_flow",
-            "written_by": ADDON_VERSION,
-            "architecture": {"width": self.field.width, "depth": self.field.depth},
-            "settings": dataclasses.asdict(self.settings),
-            "center": self.center.tolist(),
-            "scale": self.scale,
-            "radius": self.radius,
-            "iterations": self.iterations,
-            "seconds": self.seconds,
-            "history": [float(h) for h in self.history[-2000:]],
-            "weights": weights,
-        }
+        return storage.to_dict(self)
 
     def to_json(self):
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        return storage.to_json(self)
 
     @classmethod
     def from_dict(cls, data):
         """Rebuild from `to_dict` output; ValueError with a sentence when it cannot."""
-        from .fit import FitSettings
-        if not isinstance(data, dict) or data.get("kind") != "neural_morph.sphere_flow":
-            raise ValueError("The stored data is not a Neural Morph flow.")
-        version = data.get("format")
-        if version != FORMAT_VERSION:
-            writer = data.get("written_by", "an unknown version")
-            raise ValueError(
-                f"The stored flow was written by Neural Morph {writer} (format version {version}), "
-                f"but this is Neural Morph {ADDON_VERSION}, which reads format version "
-                f"{FORMAT_VERSION}. Refit the object with this version.")
-        try:
-            arch = data["architecture"]
-            field = VelocityField(arch["width"], arch["depth"])
-            known = {f.name for f in dataclasses.fields(FitSettings)}
-            settings = FitSettings(**{k: v for k, v in data["settings"].items() if k in known})
-            state = {k: _decode(v, field.state_dict()[k].shape) for k, v in data["weights"].items()}
-            field.load_state_dict(state)
-            return cls(field.eval(), data["center"], data["scale"], settings,
-                       data.get("history", ()), data.get("iterations", 0),
-                       data.get("seconds", 0.0), data.get("radius", 1.0))
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"The stored flow is damaged and cannot be read ({exc}).") from None
+        return storage.from_dict(data, cls)
 
     @classmethod
     def from_json(cls, text):
-        try:
-            data = json.loads(text)
-        except (TypeError, ValueError):
-            raise ValueError("The stored flow is damaged and cannot be read (invalid JSON).") from None
-        return cls.from_dict(data)
-
-
-def _encode(tensor):
-    return base64.b64encode(tensor.detach().cpu().float().numpy().tobytes()).decode("ascii")
-
-
-def _decode(text, shape):
-    arr = np.frombuffer(base64.b64decode(text.encode("ascii"), validate=True), dtype=np.float32)
-    if arr.size != int(np.prod(shape)):
-        raise ValueError("weight sizes do not match the architecture")
-    return torch.from_numpy(arr.copy()).reshape(shape)
+        return storage.from_json(text, cls)

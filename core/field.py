@@ -1,7 +1,6 @@
-"""The velocity field f_θ(x, t) and the sphere flow it integrates."""
+"""The velocity fields f_θ(x, t) that carry the sphere (integrated by solvers.py)."""
 import torch
 from torch import nn
-from torchdiffeq import odeint, odeint_adjoint
 
 
 class VelocityField(nn.Module):
@@ -47,20 +46,3 @@ class BlendedField(nn.Module):
     def forward(self, t, x):
         return (1.0 - self.s) * self.field_a(t, x) + self.s * self.field_b(t, x)
 
-
-def integrate(field, x, times, method="rk4", steps=4, adjoint=False, rtol=1e-5, atol=1e-6):
-    """Integrate dx/dt = field(t, x) from x at times[0] to every time in `times`.
-
-    x: (N, 3) tensor; times: 1-D tensor (increasing or decreasing). Fixed-step methods
-    take `steps` steps per unit time; adaptive ones use rtol/atol. Returns (T, N, 3).
-    """
-    times = torch.as_tensor(times, dtype=x.dtype, device=x.device)
-    kwargs = {"method": method}
-    if method in ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams"):
-        kwargs["options"] = {"step_size": 1.0 / max(float(steps), 1e-6)}
-    else:
-        kwargs.update(rtol=rtol, atol=atol)
-    solve = odeint_adjoint if adjoint else odeint
-    if adjoint:
-        kwargs["adjoint_params"] = tuple(field.parameters())
-    return solve(field, x, times, **kwargs)

@@ -11,7 +11,7 @@ INSTALL_HINT = (
 
 def versions():
     """{package: version string or None when it cannot be imported}."""
-    out = {}
+    out: dict[str, str | None] = {}
     for name in REQUIRED:
         if importlib.util.find_spec(name) is None:
             out[name] = None
@@ -28,8 +28,14 @@ def missing():
     return [name for name, version in versions().items() if version is None]
 
 
+def message():
+    """What to tell the user when a dependency is missing, else None."""
+    absent = missing()
+    return f"Neural Morph needs {', '.join(absent)}. {INSTALL_HINT}" if absent else None
+
+
 def require():
     """Raise RuntimeError with install instructions when a dependency is missing."""
-    absent = missing()
-    if absent:
-        raise RuntimeError(f"Neural Morph needs {', '.join(absent)}. {INSTALL_HINT}")
+    text = message()
+    if text:
+        raise RuntimeError(text)

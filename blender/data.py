@@ -1,0 +1,345 @@
+"""Reading targets from and writing morph meshes, flows and figures to Blender data
+(main thread only, except count_self_intersections_bvh).
+
+A new bad-input check on Blender data goes here: raise InputError with a sentence, and
+add the sentence to README.md's troubleshooting table (a test checks).
+"""
+import bpy
+import numpy as np
+from mathutils import Matrix
+from mathutils.bvhtree import BVHTree
+
+from .. import core
+from . import deps, prefs
+
+FLOW_KEY = "_neural_morph_flow"  # leading underscore: hidden from the Custom Properties panel
+PREFIX = "neural_morph_"
+ANIMATION_KEY = PREFIX + "animation"  # JSON of the last animate() call, for rebuilds
+
+
+class InputError(Exception):
+    """Bad user input: the message is shown to the user as is."""
+
+
+def resolve_target(context, name):
+    """The object named `name`, or the active object when `name` is empty."""
+    if name:
+        obj = bpy.data.objects.get(name)
+        if obj is None:
+            raise InputError(f"No object named '{name}' exists.")
+        return obj
+    obj = context.active_object
+    if obj is None:
+        raise InputError("No target: select a mesh object or set the target name.")
+    return obj
+
+
+# Object types whose evaluated geometry is a surface Blender can turn into a mesh.
+SURFACE_TYPES = {'MESH', 'CURVE', 'SURFACE', 'META', 'FONT'}
+
+
+def evaluated_triangles_of(context, objects):
+    """Union of `evaluated_triangles` over several objects: (verts (V, 3), faces (F, 3))."""
+    parts = [evaluated_triangles(context, obj) for obj in objects]
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    return (np.concatenate([v for v, _ in parts]),
+            np.concatenate([f + o for (_, f), o in zip(parts, offsets)]))
+
+
+def evaluated_triangles(context, obj):
+    """Triangles of the evaluated object (modifiers applied) in world space.
+
+    Meshes, and curves, surfaces, metaballs and text through their evaluated mesh.
+    Returns (verts (V, 3) float64 world space, faces (F, 3) int64).
+    """
+    if obj.type not in SURFACE_TYPES:
+        raise InputError(f"'{obj.name}' is a{'n' if obj.type[0] in 'AEIOU' else ''} "
+                         f"{obj.type.lower()}, not a mesh: choose a mesh object.")
+    depsgraph = context.evaluated_depsgraph_get()
+    obj_eval = obj.evaluated_get(depsgraph)
+    mesh = obj_eval.to_mesh()
+    try:
+        mesh.calc_loop_triangles()
+        n_verts, n_tris = len(mesh.vertices), len(mesh.loop_triangles)
+        if n_verts == 0 and obj.type != 'MESH':
+            raise InputError(f"'{obj.name}' has no surface geometry: give it Extrude, Bevel Depth or Fill.")
+        if n_verts == 0:
+            raise InputError(f"'{obj.name}' is an empty mesh: it has no vertices.")
+        if n_tris == 0:
+            hint = ("give it Extrude, Bevel Depth or Fill so it has a surface"
+                    if obj.type != 'MESH' else "add faces first (a point cloud has no surface to fit)")
+            raise InputError(f"'{obj.name}' has no faces: Neural Morph fits surfaces, so {hint}.")
+        co = np.empty(n_verts * 3, dtype=np.float32)
+        mesh.vertices.foreach_get("co", co)
+        tris = np.empty(n_tris * 3, dtype=np.int32)
+        mesh.loop_triangles.foreach_get("vertices", tris)
+    finally:
+        obj_eval.to_mesh_clear()
+    co = co.reshape(-1, 3).astype(np.float64)
+    if not np.isfinite(co).all():
+        raise InputError(f"'{obj.name}' has NaN or infinite vertex coordinates.")
+    mw = np.array(obj_eval.matrix_world, dtype=np.float64)
+    world = co @ mw[:3, :3].T + mw[:3, 3]
+    if not np.isfinite(world).all():
+        raise InputError(f"'{obj.name}' has a non-finite transform.")
+    return world, tris.reshape(-1, 3).astype(np.int64)
+
+
+def matrix(array):
+    """A mathutils Matrix from a (4, 4) array, e.g. FittedFlow.matrix() (normalised -> world)."""
+    return Matrix([list(map(float, row)) for row in array])
+
+
+def write_mesh(name, verts, faces, uvs=None, mesh=None):
+    """Fill `mesh` (or a new mesh named `name`) with triangles, smooth shading and UVs.
+
+    verts (V, 3), faces (F, 3) int, uvs (F·3, 2) per corner. Returns the mesh.
+    """
+    if mesh is None:
+        mesh = bpy.data.meshes.new(name)
+    else:
+        mesh.clear_geometry()
+    n_v, n_f = len(verts), len(faces)
+    mesh.vertices.add(n_v)
+    mesh.loops.add(n_f * 3)
+    mesh.polygons.add(n_f)
+    mesh.vertices.foreach_set("co", np.asarray(verts, dtype=np.float32).ravel())
+    mesh.loops.foreach_set("vertex_index", np.asarray(faces, dtype=np.int32).ravel())
+    mesh.polygons.foreach_set("loop_start", np.arange(0, n_f * 3, 3, dtype=np.int32))
+    mesh.polygons.foreach_set("use_smooth", np.ones(n_f, dtype=bool))
+    mesh.update(calc_edges=True)
+    if uvs is not None:
+        layer = mesh.uv_layers.get("Sphere UV") or mesh.uv_layers.new(name="Sphere UV")
+        layer.data.foreach_set("uv", np.asarray(uvs, dtype=np.float32).ravel())
+    mesh.validate(verbose=False)
+    return mesh
+
+
+def mesh_vertices(mesh):
+    """Vertex coordinates of a mesh: (V, 3) float64 in mesh space."""
+    co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    mesh.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3).astype(np.float64)
+
+
+def mesh_triangles(mesh):
+    """(F, 3) int64 triangles of a mesh (loop triangles)."""
+    mesh.calc_loop_triangles()
+    tris = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
+    mesh.loop_triangles.foreach_get("vertices", tris)
+    return tris.reshape(-1, 3).astype(np.int64)
+
+
+def count_self_intersections_bvh(verts, faces):
+    """Blender's count: distinct faces in BVHTree.overlap pairs that share no vertex.
+
+    Pure mathutils on arrays (no Blender data), so a fitting thread may call it too."""
+    verts = np.asarray(verts, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    _, same = np.unique(verts, axis=0, return_inverse=True)
+    ids = same.reshape(-1)[faces]
+    tree = BVHTree.FromPolygons(verts.tolist(), faces.tolist(), all_triangles=True)
+    pairs = np.array(tree.overlap(tree), dtype=np.int64)  # type: ignore[attr-defined]  # stub: FromPolygons -> None.reshape(-1, 2)
+    if len(pairs) == 0:
+        return 0
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    shared = (ids[pairs[:, 0]][:, :, None] == ids[pairs[:, 1]][:, None, :]).any(axis=(1, 2))
+    return int(len(np.unique(pairs[~shared])))
+
+
+def output_collection(context, target):
+    """The target's first editable (non-library) collection, else the active collection."""
+    for coll in target.users_collection:
+        if coll.library is None:
+            return coll
+    coll = context.collection
+    return coll if coll is not None and coll.library is None else context.scene.collection
+
+
+def store_flow(obj, model_or_json):
+    """Save the fitted flow on the object as plain JSON (no pickle)."""
+    text = model_or_json if isinstance(model_or_json, str) else model_or_json.to_json()
+    obj[FLOW_KEY] = text
+
+
+def load_flow(obj):
+    """The FittedFlow stored on `obj`; InputError with a sentence when there is none."""
+    text = obj.get(FLOW_KEY) if obj is not None else None
+    if text is None:
+        raise InputError(f"'{getattr(obj, 'name', '?')}' holds no fitted flow: fit it first.")
+    try:
+        return core.FittedFlow.from_json(str(text))
+    except ValueError as exc:
+        raise InputError(f"'{obj.name}': {exc}") from None
+
+
+def store_figures(obj, figures):
+    """Write figures as `neural_morph_*` custom properties."""
+    for key, value in figures.items():
+        obj[PREFIX + key] = value
+
+
+def figures_of(obj):
+    """The `neural_morph_*` custom properties of an object as a dict."""
+    return {k[len(PREFIX):]: obj[k] for k in obj.keys() if k.startswith(PREFIX)}
+
+
+# -- the fit's input and output -----------------------------------------------------------------
+class FitRequest:
+    """Validated input of one fit: target object, samples (M, 3) world space, settings,
+    and for a continued fit the stored flow and the morph object to update."""
+
+    def __init__(self, target, points, settings, init=None, morph=None):
+        self.target, self.points, self.settings = target, points, settings
+        self.init, self.morph = init, morph
+        self.target_name = target.name
+        self.morph_name = morph.name if morph is not None else None
+        self.source = target.name
+
+
+def fit_settings(props, device="cpu"):
+    """core.FitSettings from any object with the fit_properties attributes, through
+    core.user_settings (the same path as the console API). ValueError with a sentence."""
+    return core.user_settings(
+        iterations=props.iterations, resolution=props.resolution, points=props.points,
+        learning_rate=props.learning_rate, steps=props.steps, seed=props.seed, device=device)
+
+
+def prepare_fit(context, props):
+    """Validate settings and input, then sample the target(s). Returns a FitRequest.
+
+    An empty `target` with the active object selected together with other meshes fits
+    their union; the active one names the result.
+    """
+    deps.require()
+    try:
+        settings = fit_settings(props, prefs.preferred_device(context))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    target = resolve_target(context, props.target)
+    init = morph = None
+    targets = [target]
+    if getattr(props, "continue_fit", False):
+        morph, init = target, load_flow(target)
+        if target.data.shape_keys is not None:
+            raise InputError(f"'{target.name}' has shape keys: remove them before continuing the fit.")
+        names = str(target.get(PREFIX + "source", "")).split(", ")
+        targets = [bpy.data.objects.get(n) for n in names]
+        if None in targets:
+            raise InputError(f"The object(s) '{', '.join(names)}' this morph was fitted to no longer exist.")
+        target = targets[0]
+    elif not props.target and target.select_get():
+        targets += [o for o in context.selected_objects if o != target and o.type in SURFACE_TYPES]
+    verts, faces = evaluated_triangles_of(context, targets)
+    try:
+        points = core.sample_surface(verts, faces, settings.target_samples, settings.seed)
+        core.normalization(points)
+    except ValueError as exc:
+        raise InputError(f"'{target.name}': {exc}") from None
+    request = FitRequest(target, points, settings, init, morph)
+    request.source = ", ".join(t.name for t in targets)
+    return request
+
+
+def write_fit_result(context, target, result, seconds, morph=None, source=None):
+    """Create `<target> Morph` from a core.FitResult, or update `morph` in place for a
+    continued fit; make it active and selected. Returns (object, figures)."""
+    model = result.model
+    name = f"{target.name} Morph"
+    uvs = core.sphere_uvs(result.level)
+    if morph is None:
+        obj = bpy.data.objects.new(name, write_mesh(name, result.verts, result.faces, uvs))
+        obj.matrix_world = matrix(model.matrix())
+        output_collection(context, target).objects.link(obj)
+    else:
+        obj = morph
+        write_mesh(obj.data.name, result.verts, result.faces, uvs, mesh=obj.data)
+    store_flow(obj, result.flow_json)
+    figures = {
+        "source": source or target.name,
+        "iterations": model.iterations,
+        "seconds": round(seconds, 3),
+        "chamfer": result.chamfer,
+        "self_intersections": result.self_intersections,
+        "resolution": result.level,
+        "vertices": len(result.verts),
+        "seed": model.settings.seed,
+    }
+    store_figures(obj, figures)
+    for other in context.view_layer.objects:
+        if other.select_get():
+            other.select_set(False)
+    obj.select_set(True)
+    context.view_layer.objects.active = obj
+    return obj, figures
+
+
+# -- morph objects and their animation ----------------------------------------------------------
+def morph_object(context, name):
+    """(object, FittedFlow) for the named morph object, or the active one."""
+    deps.require()
+    obj = resolve_target(context, name)
+    if obj.type != 'MESH':
+        raise InputError(f"'{obj.name}' is not a mesh made by Neural Morph.")
+    return obj, load_flow(obj)
+
+
+def output_level(obj):
+    """The icosphere level of the object's mesh; InputError if its topology was edited."""
+    level = obj.get(PREFIX + "resolution")
+    if level is None or core.icosphere_counts(int(level))[0] != len(obj.data.vertices):
+        raise InputError(
+            f"'{obj.name}' no longer has the icosphere topology Neural Morph made: "
+            "run Remesh to rebuild it first.")
+    return int(level)
+
+
+def clear_animation(obj):
+    """Remove Neural Morph shape keys and their keyframes from the object."""
+    if obj.data.shape_keys is not None:
+        obj.data.shape_keys.animation_data_clear()
+        obj.shape_key_clear()
+    if ANIMATION_KEY in obj.keys():
+        del obj[ANIMATION_KEY]
+
+
+def build_shape_keys(obj, states, times, frames, reverse, label="t"):
+    """Shape keys along `states` (K, V, 3) in mesh space, blended in sequence over `frames`
+    (K,) (core.eased_frames).
+
+    Each key is fully on at its own frame and blends linearly into its neighbours, so the
+    mesh passes through exactly the given states. The Basis is the mesh as it is.
+    """
+    clear_animation(obj)
+    obj.shape_key_add(name="Basis", from_mix=False)
+    blocks = []
+    for state, t in zip(states, times):
+        kb = obj.shape_key_add(name=f"{label}={t:.3f}", from_mix=False)
+        kb.data.foreach_set("co", np.asarray(state, dtype=np.float32).ravel())
+        kb.slider_min, kb.slider_max = 0.0, 1.0
+        blocks.append(kb)
+    order = blocks[::-1] if reverse else blocks
+    for i, kb in enumerate(order):
+        for j, frame in enumerate(frames):
+            if abs(i - j) <= 1:
+                kb.value = 1.0 if i == j else 0.0
+                kb.keyframe_insert("value", frame=float(frame))
+    action = obj.data.shape_keys.animation_data.action
+    for fcurve in _fcurves(action):
+        for point in fcurve.keyframe_points:
+            point.interpolation = 'LINEAR'
+    return blocks
+
+
+def _fcurves(action):
+    """F-curves of an action. Blender 4.4+ has layered actions (`action.layers`, not in
+    the 4.2 API this add-on declares as its minimum), so that path is guarded by hasattr
+    and its attributes are read dynamically; 4.2 to 4.3 have the flat `action.fcurves`."""
+    layers = getattr(action, "layers", None)
+    if layers is not None and len(layers):
+        for layer in layers:
+            for strip in layer.strips:
+                for bag in strip.channelbags:
+                    yield from bag.fcurves
+    else:
+        yield from action.fcurves

@@ -1,0 +1,69 @@
+"""The training loss: small terms with one signature, composed by the fit through TERMS.
+
+Every term is `term(batch) -> scalar tensor`; the fit adds weight × term for each entry
+of TERMS whose weight is not zero. A new loss term is one function here, one entry in
+TERMS and one weight field on settings.FitSettings.
+"""
+import dataclasses
+
+import torch
+
+from .metrics import nearest
+
+
+@dataclasses.dataclass
+class Batch:
+    """What one training iteration hands to the loss terms (normalised space)."""
+    points: torch.Tensor            # (N, 3) flowed sphere points, differentiable
+    target: torch.Tensor            # (M, 3) dense target samples (constant)
+    tree: object                    # cKDTree of `target`
+    sample: torch.Tensor            # (B, 3) fresh target samples for the target→model term
+    squared: bool = False           # Chamfer on squared instead of Euclidean distances
+    shape_faces: torch.Tensor = None  # (F, 3) faces of the icosphere at the end of `points`
+    shape_count: int = 0            # how many of the last `points` are that icosphere
+    energy: torch.Tensor = None     # mean kinetic energy ∫ |f|² dt of the flowed points
+
+
+def chamfer(batch):
+    """Chamfer between the flowed points and the target, through KD-tree nearest
+    neighbours (never an N×M matrix); gradients flow through the gathered differences.
+    Mean Euclidean distances both ways, or squared ones with `batch.squared`."""
+    x1, dev = batch.points, batch.points.device
+    p = x1.detach().cpu().numpy()
+    _, to_target = nearest(batch.tree, p)
+    _, to_points = nearest(p, batch.sample.detach().cpu().numpy())
+    forward = ((x1 - batch.target[torch.as_tensor(to_target, device=dev)]) ** 2).sum(1)
+    backward = ((batch.sample - x1[torch.as_tensor(to_points, device=dev)]) ** 2).sum(1)
+    if not batch.squared:
+        forward, backward = (forward + 1e-8).sqrt(), (backward + 1e-8).sqrt()
+    return forward.mean() + backward.mean()
+
+
+def shape(batch):
+    """Triangle shape of the flowed icosphere: mean over triangles of var(squared edge
+    lengths) / mean(squared edge lengths)², 0 for equilateral triangles, large for slivers."""
+    verts, faces = batch.points[-batch.shape_count:], batch.shape_faces
+    a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
+    sq = torch.stack([((a - b) ** 2).sum(1), ((b - c) ** 2).sum(1), ((c - a) ** 2).sum(1)], dim=1)
+    return (sq.var(dim=1) / sq.mean(dim=1).pow(2).detach().clamp_min(1e-12)).mean()
+
+
+def kinetic(batch):
+    """Kinetic energy ∫ |f|² dt of the flow, integrated as an extra ODE state."""
+    return batch.energy
+
+
+# (term, name of its FitSettings weight; None means weight 1), in the order they are added.
+TERMS = ((chamfer, None), (shape, "shape_weight"), (kinetic, "kinetic_weight"))
+
+
+def total(batch, settings):
+    """Σ weight × term(batch) over TERMS, skipping terms whose weight is zero."""
+    loss = None
+    for term, weight_name in TERMS:
+        weight = 1.0 if weight_name is None else getattr(settings, weight_name)
+        if not weight:
+            continue
+        value = term(batch) if weight_name is None else weight * term(batch)
+        loss = value if loss is None else loss + value
+    return loss

@@ -1,0 +1,146 @@
+"""Fit settings, their limits and their validation: the one home for every number a user
+can set. Imports neither torch nor bpy, so the Blender properties, the console API and the
+fit all read the same defaults and limits from here.
+
+A new user-facing setting: a field on FitSettings, its limits below, a check in
+`FitSettings.validate`, and (for the panel) an entry in USER_SETTINGS.
+"""
+import dataclasses
+
+# -- limits (inclusive) -------------------------------------------------------------------
+MIN_ITERATIONS, MAX_ITERATIONS = 1, 100_000
+MIN_POINTS, MAX_POINTS = 16, 65_536
+MIN_TARGET_SAMPLES, MAX_TARGET_SAMPLES = 1_000, 2_000_000
+MIN_TARGET_BATCH, MAX_TARGET_BATCH = 16, 65_536
+MIN_WIDTH, MAX_WIDTH = 4, 1024
+MIN_DEPTH, MAX_DEPTH = 1, 16
+MIN_STEPS, MAX_STEPS = 1, 256
+MAX_LEARNING_RATE = 1.0          # learning rate must lie in (0, MAX_LEARNING_RATE]
+MIN_LEVEL, MAX_LEVEL = 0, 7      # icosphere levels of an output mesh (7: 163,842 vertices)
+MIN_KEYS, MAX_KEYS = 2, 256      # shape keys made by animate / morph_between
+
+# soft limits: where the Blender sliders stop (typing can go up to the hard limits)
+SOFT_MAX_ITERATIONS = 5_000
+SOFT_MIN_LEARNING_RATE, SOFT_MAX_LEARNING_RATE = 1e-5, 0.1
+SOFT_MAX_STEPS = 64
+
+# -- defaults that are not FitSettings fields ---------------------------------------------
+DEFAULT_KEYS = 8                 # shape keys along an animation
+PREVIEW_LEVEL = 3                # icosphere level of the live preview during a UI fit
+TRAJECTORY_LEVEL = 4             # default level of api.trajectory
+WARM_START_SHARE = 4             # warm start takes at most 1/4 of the iterations
+
+# Solvers: torchdiffeq method name -> "fixed" (takes `steps` steps per unit time) or
+# "adaptive" (step size chosen by rtol/atol; `steps` is ignored). Nothing else is accepted.
+SOLVERS = {
+    "euler": "fixed", "midpoint": "fixed", "heun2": "fixed", "heun3": "fixed", "rk4": "fixed",
+    "explicit_adams": "fixed", "implicit_adams": "fixed", "fixed_adams": "fixed",
+    "dopri5": "adaptive", "dopri8": "adaptive", "bosh3": "adaptive", "fehlberg2": "adaptive",
+    "adaptive_heun": "adaptive",
+}
+
+
+@dataclasses.dataclass
+class FitSettings:
+    """Everything that decides a fit. Defaults suit a laptop CPU (under a minute on 2 cores)."""
+    iterations: int = 1300         # optimiser steps (fixed schedule, never a wall-clock stop)
+    points: int = 1024             # sphere points flowed per iteration
+    target_samples: int = 100_000  # dense target samples the loss measures against
+    target_batch: int = 2048       # target samples per iteration for the target→model term
+    width: int = 128               # hidden width of the velocity field
+    depth: int = 3                 # residual layers
+    method: str = "rk4"            # torchdiffeq method, a key of SOLVERS
+    steps: int = 2                 # fixed solver steps from t=0 to t=1 (training and output)
+    adjoint: bool = False          # adjoint backprop (less memory, slower)
+    learning_rate: float = 1e-2    # one-cycle peak learning rate
+    warm_start: int = 50           # iterations regressing the sphere onto the radial profile
+    loss: str = "distance"         # Chamfer on "distance" (robust) or "squared" distances
+    stretch_sampling: float = 1.0  # share of free sphere samples drawn by flowed area
+    shape_weight: float = 3e-3     # triangle-shape regulariser on a flowed level-3 icosphere
+    kinetic_weight: float = 3e-3   # kinetic energy ∫ |f|² dt: straighter, gentler paths
+    seed: int = 0
+    resolution: int = 5            # icosphere level of the output mesh
+    max_resolution: int = MAX_LEVEL  # highest level tried when the output self-intersects
+    device: str = "cpu"
+
+    def validate(self):
+        """Raise ValueError with a sentence for settings that make no sense."""
+        checks = [
+            (MIN_ITERATIONS <= self.iterations <= MAX_ITERATIONS,
+             f"Iterations must be between {MIN_ITERATIONS:,} and {MAX_ITERATIONS:,}."),
+            (MIN_POINTS <= self.points <= MAX_POINTS,
+             f"Points per iteration must be between {MIN_POINTS:,} and {MAX_POINTS:,}."),
+            (MIN_TARGET_SAMPLES <= self.target_samples <= MAX_TARGET_SAMPLES,
+             f"Target samples must be between {MIN_TARGET_SAMPLES:,} and {MAX_TARGET_SAMPLES:,}."),
+            (MIN_TARGET_BATCH <= self.target_batch <= MAX_TARGET_BATCH,
+             f"Target batch must be between {MIN_TARGET_BATCH:,} and {MAX_TARGET_BATCH:,}."),
+            (MIN_WIDTH <= self.width <= MAX_WIDTH,
+             f"Field width must be between {MIN_WIDTH} and {MAX_WIDTH}."),
+            (MIN_DEPTH <= self.depth <= MAX_DEPTH,
+             f"Field depth must be between {MIN_DEPTH} and {MAX_DEPTH}."),
+            (self.method in SOLVERS,
+             f"Solver method must be one of {', '.join(SOLVERS)}."),
+            (MIN_STEPS <= self.steps <= MAX_STEPS,
+             f"Solver steps must be between {MIN_STEPS} and {MAX_STEPS}."),
+            (0 < self.learning_rate <= MAX_LEARNING_RATE,
+             f"Learning rate must be in (0, {MAX_LEARNING_RATE:g}]."),
+            (0 <= self.warm_start <= self.iterations,
+             "Warm-start iterations must be between 0 and the iteration count."),
+            (self.loss in ("distance", "squared"), "Loss must be 'distance' or 'squared'."),
+            (0 <= self.stretch_sampling <= 1, "Stretch sampling must be between 0 and 1."),
+            (self.shape_weight >= 0 and self.kinetic_weight >= 0,
+             "Regulariser weights must not be negative."),
+            (MIN_LEVEL <= self.resolution <= MAX_LEVEL, LEVEL_MESSAGE),
+            (self.resolution <= self.max_resolution <= MAX_LEVEL,
+             f"Maximum resolution must be between resolution and {MAX_LEVEL}."),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        return self
+
+
+LEVEL_MESSAGE = f"Resolution (icosphere level) must be between {MIN_LEVEL} and {MAX_LEVEL}."
+_FIELDS = {f.name for f in dataclasses.fields(FitSettings)}
+
+
+def check_level(level):
+    """Raise ValueError unless `level` is an output icosphere level."""
+    if not MIN_LEVEL <= level <= MAX_LEVEL:
+        raise ValueError(LEVEL_MESSAGE)
+    return level
+
+
+def user_settings(**user):
+    """Validated FitSettings from user-facing settings (iterations, resolution, points,
+    learning_rate, steps, seed, device, or any other FitSettings field).
+
+    The one place that derives what the user does not set: `warm_start` takes at most a
+    quarter of the iterations, and `max_resolution` lets the output level rise to
+    MAX_LEVEL when the mesh would self-intersect. Both the operator and the console API
+    come through here. Raises ValueError with a sentence.
+    """
+    unknown = sorted(set(user) - _FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown fit setting(s): {', '.join(unknown)}.")
+    values = dict(user)
+    iterations = values.get("iterations", FitSettings.iterations)
+    resolution = values.get("resolution", FitSettings.resolution)
+    values.setdefault("warm_start", min(FitSettings.warm_start, max(iterations, 0) // WARM_START_SHARE))
+    values.setdefault("max_resolution", max(resolution, MAX_LEVEL))
+    return FitSettings(**values).validate()
+
+
+# The settings a user sees (panel, operator, API): name -> (label, description). Their
+# defaults are FitSettings', their soft limits the constants above (blender/props.py).
+USER_SETTINGS = {
+    "iterations": ("Iterations", "Optimiser steps. The schedule is fixed, so a seed reproduces a result"),
+    "resolution": ("Resolution",
+                   f"Icosphere subdivision level of the output ({FitSettings.resolution}: "
+                   f"{10 * 4 ** FitSettings.resolution + 2:,} vertices). Raised automatically, "
+                   f"up to {MAX_LEVEL}, if the mesh would self-intersect"),
+    "points": ("Points", "Sphere points flowed per iteration"),
+    "learning_rate": ("Learning Rate", "Peak learning rate of the one-cycle Adam schedule"),
+    "steps": ("Solver Steps", "Fixed RK4 steps from the sphere (t=0) to the shape (t=1)"),
+    "seed": ("Seed", "Random seed of the fit"),
+}

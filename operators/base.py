@@ -1,0 +1,67 @@
+"""What every Neural Morph operator shares: poll, error reporting, selection, frame checks.
+
+A new operator: subclass `NeuralMorphOperator` and `bpy.types.Operator`, put its work in
+`run(context)` (raise blender.data.InputError with a sentence for bad input), add the
+class to its module's `classes` and that module to operators/__init__.py.
+"""
+from typing import TYPE_CHECKING
+
+from ..blender import deps
+from ..blender.data import InputError
+
+if TYPE_CHECKING:  # the mixin relies on Operator's report() and poll_message_set()
+    from bpy.types import Operator as _Operator
+else:
+    _Operator = object
+
+
+class NeuralMorphOperator(_Operator):
+    """Mixin (Node Wrangler style): list it before bpy.types.Operator."""
+
+    if TYPE_CHECKING:  # properties some operators define (registered at runtime)
+        frame_start: int
+        frame_end: int
+
+    @classmethod
+    def poll(cls, context):
+        """Greyed out in menus and F3 while a dependency is missing; says which."""
+        message = deps.message()
+        if message:
+            cls.poll_message_set(message)
+            return False
+        return True
+
+    def execute(self, context):
+        return self.guarded(self.run, context)
+
+    def run(self, context):
+        raise NotImplementedError
+
+    def guarded(self, function, *args):
+        """Call function(*args); bad input becomes an error report and {'CANCELLED'}."""
+        try:
+            return function(*args)
+        except (InputError, ValueError, RuntimeError) as exc:
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+
+    def check_frames(self):
+        if self.frame_end <= self.frame_start:
+            raise InputError("End Frame must come after Start Frame.")
+
+    def report_check(self, what, count, bad):
+        """Report the self-intersection check of an animation (core.check_states)."""
+        if bad:
+            detail = ", ".join(f"{label}: {n}" for label, n in bad[:5])
+            self.report({'WARNING'}, f"{what}: self-intersections found ({detail}); add keys or refit.")
+        else:
+            self.report({'INFO'}, f"{what}: {count} keys, every key and midpoint free of self-intersections.")
+
+
+def select_only(context, obj):
+    """Make `obj` the only selected object and the active one."""
+    for other in context.view_layer.objects:
+        if other.select_get():
+            other.select_set(False)
+    obj.select_set(True)
+    context.view_layer.objects.active = obj

@@ -17,19 +17,20 @@ $(READY): requirements.txt
 	touch $(READY)
 
 demo: venv
-	$(PY) bench/demo.py
+	$(PY) tools/docs/demo.py
 
 test: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests/core
+	$(PY) -m pytest -q tests/blender
 
 bench: venv
 	$(PY) bench/bench.py --seed-quality $(MODELS)
 
 strip: venv
-	$(PY) bench/strip.py
+	$(PY) tools/docs/strip.py
 
 extension: venv
-	$(PY) bench/extension.py --wheels
+	$(PY) tools/build/wheels.py
 
 clean:
 	rm -rf out dist

@@ -1,6 +1,6 @@
 """bpy property definitions shared by operators and scene settings. Defaults, limits and
 descriptions come from core/settings.py; no number is copied here."""
-from bpy.props import BoolProperty, FloatProperty, IntProperty
+from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
 from ..core import settings as S
 
@@ -30,6 +30,12 @@ def fit_properties():
         "steps": int_setting("steps", soft_min=S.MIN_STEPS, soft_max=S.SOFT_MAX_STEPS),
         "seed": int_setting("seed", min=0),
     }
+
+
+def object_property():
+    """The morph object an operator works on, by name."""
+    return StringProperty(name="Object", default="",
+                          description="Morph object; empty means the active object")
 
 
 def keys_property(description="Shape keys along the flow, both ends included"):

@@ -4,7 +4,6 @@ from typing import TYPE_CHECKING
 
 import bpy
 import numpy as np
-from bpy.props import StringProperty
 
 from .. import core
 from ..blender import data, props
@@ -36,8 +35,7 @@ class NEURALMORPH_OT_animate(NeuralMorphOperator, bpy.types.Operator):
     bl_label = "Animate Sphere to Shape"
     bl_options = {'REGISTER', 'UNDO'}
     __annotations__ = {
-        "object": StringProperty(name="Object", default="",
-                                 description="Morph object; empty means the active object"),
+        "object": props.object_property(),
         **props.animation_properties(),
     }
     if TYPE_CHECKING:  # the properties above, as mypy sees them

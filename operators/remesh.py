@@ -3,7 +3,7 @@ import json
 from typing import TYPE_CHECKING
 
 import bpy
-from bpy.props import BoolProperty, StringProperty
+from bpy.props import BoolProperty
 
 from .. import core
 from ..blender import data, props
@@ -25,8 +25,7 @@ class NEURALMORPH_OT_remesh(NeuralMorphOperator, bpy.types.Operator):
     bl_label = "Remesh Morph"
     bl_options = {'REGISTER', 'UNDO'}
     __annotations__ = {
-        "object": StringProperty(name="Object", default="",
-                                 description="Morph object; empty means the active object"),
+        "object": props.object_property(),
         "resolution": props.level_property(
             description="Icosphere level (5: 10,242 vertices, 7: 163,842)"),
         "rebuild_animation": BoolProperty(

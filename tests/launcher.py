@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="neural_morph_user_"))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools" / "build"))
 
 import bpy  # noqa: E402
 

@@ -11,10 +11,10 @@ import shutil
 import sys
 import tempfile
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "out"
 os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="neural_morph_demo_")
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path[:0] = [str(ROOT / "tools" / "build"), str(ROOT / "tools" / "docs")]
 
 import bpy  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""core/: geometry, sampling, Chamfer, flow, fit, persistence (no Blender data needed)."""
+"""core/: geometry, sampling, losses, flow, fit, persistence. Plain Python: no bpy."""
 import threading
 import time
 

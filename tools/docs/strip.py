@@ -9,9 +9,9 @@ import pathlib
 import sys
 import tempfile
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="neural_morph_strip_")
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path[:0] = [str(ROOT / "tools" / "build"), str(ROOT / "tools" / "docs")]
 
 import bpy  # noqa: E402
 

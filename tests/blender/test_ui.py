@@ -75,6 +75,9 @@ def test_panel_and_preferences_explain_missing_dependencies(scene, monkeypatch):
         deps.require()
     with pytest.raises(RuntimeError, match="needs torch"):
         bpy.ops.neural_morph.fit()
+    for op in (bpy.ops.neural_morph.fit, bpy.ops.neural_morph.animate,
+               bpy.ops.neural_morph.remesh, bpy.ops.neural_morph.morph_between):
+        assert not op.poll()  # greyed out in menus and F3
 
 
 def test_panel_shows_progress_while_a_job_runs(suzanne):

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tools" / "build"))
 import extension  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def test_built_zip_installs_enables_and_fits(built_zip, tmp_path):
     out = run_python(f"""
         import os, sys
         os.environ["BLENDER_USER_RESOURCES"] = {str(tmp_path)!r}
-        sys.path.insert(0, {str(ROOT / 'bench')!r})
+        sys.path.insert(0, {str(ROOT / 'tools' / 'build')!r})
         import bpy, extension
         extension.install({str(built_zip)!r})
         try:
@@ -118,7 +118,7 @@ finally:
 def test_ctrl_c_in_background_stops_without_leaving_anything(tmp_path):
     import signal
     script = tmp_path / "ctrl_c.py"
-    script.write_text(CTRL_C_SCRIPT.format(tests=str(ROOT / "tests")))
+    script.write_text(CTRL_C_SCRIPT.format(tests=str(ROOT / "tests" / "blender")))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=str(ROOT))
     for line in proc.stdout:

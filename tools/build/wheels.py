@@ -1,7 +1,7 @@
 """Per-platform extension zips that bundle their dependency wheels.
 
-    python bench/extension.py --wheels                      # linux-x64 (works offline here)
-    python bench/wheels.py --platform windows-x64 macos-arm64   # needs the internet
+    python tools/build/wheels.py                                  # linux-x64 (works offline here)
+    python tools/build/wheels.py --platform windows-x64 macos-arm64  # needs the internet
 
 Blender's extension builder wants the wheels listed in the manifest. The committed
 manifest lists none (validate accepts missing wheel files that build then rejects), so

@@ -1,4 +1,4 @@
-"""Run the add-on inside the real Blender (the `bpy` module).
+"""Tests that need Blender: run the add-on inside the real Blender (the `bpy` module).
 
 The repository root is imported as the package `neural_morph`, whatever the clone's
 folder is called, and Blender's user resources point at a throwaway folder so nothing
@@ -10,7 +10,7 @@ import pathlib
 import sys
 import tempfile
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 _USER = tempfile.mkdtemp(prefix="neural_morph_user_")
 os.environ["BLENDER_USER_RESOURCES"] = _USER
 

@@ -1,7 +1,9 @@
 """Build and install the extension with Blender's own tool (blender_ext.py).
 
-    python bench/extension.py            # dist/neural_morph-<version>.zip, no wheels
-    python bench/extension.py --wheels   # per-platform zips bundling dependency wheels
+    python tools/build/extension.py      # dist/neural_morph-<version>.zip, no wheels
+
+Zips that bundle the dependency wheels come from tools/build/wheels.py (which uses this
+module; this module never imports it).
 """
 import argparse
 import importlib.util
@@ -9,7 +11,7 @@ import pathlib
 import subprocess
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODULE = "bl_ext.user_default.neural_morph"
 
 
@@ -71,15 +73,8 @@ def disable():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "dist"))
-    parser.add_argument("--wheels", action="store_true",
-                        help="bundle dependency wheels per platform (see bench/wheels.py)")
     args = parser.parse_args(argv)
-    if args.wheels:
-        from wheels import build_with_wheels
-        zips = build_with_wheels(args.out)
-    else:
-        zips = build(args.out)
-    for z in zips:
+    for z in build(args.out):
         print(f"{z}  {z.stat().st_size / 1e6:.1f} MB")
 
 

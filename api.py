@@ -28,6 +28,12 @@ def _object(obj):
     return found
 
 
+def _find_bvh():
+    """Blender's self-intersection check, the one every output is cleaned with."""
+    from .blender import data
+    return data.self_intersecting_faces_bvh
+
+
 def flow_of(obj):
     """The core.FittedFlow stored on a morph object."""
     from .blender import data
@@ -66,9 +72,9 @@ def mesh(obj, level=core.FitSettings.resolution):
     FittedFlow, whose vertices are then in its target's space."""
     if not hasattr(obj, "surface"):
         obj = _object(obj)
-        verts, faces, _, _ = core.output_mesh(flow_of(obj), level, count=None)
+        verts, faces, _, _ = core.output_mesh(flow_of(obj), level, _find_bvh())
         return _world(obj, verts), faces
-    verts, faces, _, _ = core.output_mesh(obj, level, count=None)
+    verts, faces, _, _ = core.output_mesh(obj, level, _find_bvh())
     return obj.to_target(verts), faces
 
 
@@ -76,9 +82,10 @@ def trajectory(obj, times, level=_settings.TRAJECTORY_LEVEL):
     """States at each time in `times` (0 = sphere, 1 = shape): ((T, V, 3), faces)."""
     if not hasattr(obj, "trajectory"):
         obj = _object(obj)
-        states, faces = flow_of(obj).trajectory(level, times, normalized=True)
+        states, faces = core.clean_trajectory(flow_of(obj), level, times, _find_bvh())
         return _world(obj, states), faces
-    return obj.trajectory(level, times)
+    states, faces = core.clean_trajectory(obj, level, times, _find_bvh())
+    return obj.to_target(states), faces
 
 
 def inverse(obj, points):

@@ -1,5 +1,5 @@
 """Reading targets from and writing morph meshes, flows and figures to Blender data
-(main thread only, except count_self_intersections_bvh).
+(main thread only, except the BVH self-intersection check).
 
 A new bad-input check on Blender data goes here: raise InputError with a sentence, and
 add the sentence to README.md's troubleshooting table (a test checks).
@@ -130,21 +130,28 @@ def mesh_triangles(mesh):
     return tris.reshape(-1, 3).astype(np.int64)
 
 
-def count_self_intersections_bvh(verts, faces):
-    """Blender's count: distinct faces in BVHTree.overlap pairs that share no vertex.
+def self_intersecting_faces_bvh(verts, faces):
+    """Blender's check: (K,) sorted indices of the faces in BVHTree.overlap pairs that share
+    no vertex (vertices at the same position count as shared).
 
     Pure mathutils on arrays (no Blender data), so a fitting thread may call it too."""
     verts = np.asarray(verts, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
+    tree = BVHTree.FromPolygons(verts.tolist(), faces.tolist(), all_triangles=True)
+    overlap = tree.overlap(tree)  # type: ignore[attr-defined]  # the 4.2 stub says FromPolygons returns None
+    pairs = np.array(overlap, dtype=np.int64).reshape(-1, 2)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    if len(pairs) == 0:
+        return np.zeros(0, dtype=np.int64)
     _, same = np.unique(verts, axis=0, return_inverse=True)
     ids = same.reshape(-1)[faces]
-    tree = BVHTree.FromPolygons(verts.tolist(), faces.tolist(), all_triangles=True)
-    pairs = np.array(tree.overlap(tree), dtype=np.int64)  # type: ignore[attr-defined]  # stub: FromPolygons -> None.reshape(-1, 2)
-    if len(pairs) == 0:
-        return 0
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     shared = (ids[pairs[:, 0]][:, :, None] == ids[pairs[:, 1]][:, None, :]).any(axis=(1, 2))
-    return int(len(np.unique(pairs[~shared])))
+    return np.unique(pairs[~shared])
+
+
+def count_self_intersections_bvh(verts, faces):
+    """Number of self-intersecting faces by Blender's check (self_intersecting_faces_bvh)."""
+    return int(len(self_intersecting_faces_bvh(verts, faces)))
 
 
 def output_collection(context, target):

@@ -25,7 +25,7 @@ def start_job(context, props):
         raise data.InputError("A fit is already running: wait for it or press Esc to cancel it.")
     request = data.prepare_fit(context, props)
     job = core.FitJob(request.points, request.settings, init=request.init,
-                      preview_level=PREVIEW_LEVEL, count=data.count_self_intersections_bvh).start()
+                      preview_level=PREVIEW_LEVEL, find=data.self_intersecting_faces_bvh).start()
     _state.update(job=job, request=request, preview_version=0)
     return job
 

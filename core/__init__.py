@@ -25,6 +25,7 @@ _LAZY = {
     "normalization": "normalize",
     "count_self_intersections": "intersect",
     "eased_frames": "animation", "blend_states": "animation", "check_states": "animation",
+    "clean_trajectory": "animation",
 }
 
 __all__ = ["FitSettings", "user_settings", "SOLVERS", "icosphere", "icosphere_counts",

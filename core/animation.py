@@ -4,6 +4,8 @@ import numpy as np
 import torch
 
 from .field import BlendedField
+from .intersect import self_intersecting_faces
+from .pipeline import output_mesh, path_mesh
 from .solvers import integrate
 
 PATHS = ("DIRECT", "THROUGH_SPHERE")
@@ -17,30 +19,35 @@ def eased_frames(count, frame_start, frame_end, ease):
     return frame_start + (frame_end - frame_start) * u
 
 
-def blend_states(model_a, model_b, level, keys, path, steps=None):
+def clean_trajectory(model, level, times, find=self_intersecting_faces):
+    """States (T, V, 3) normalised of the icosphere at each time in `times`, each one
+    untangled like the output mesh (pipeline.output_mesh), and the faces."""
+    states = [output_mesh(model, level, find, t)[0] for t in times]
+    return np.stack(states), model.sphere(level)[1]
+
+
+def blend_states(model_a, model_b, level, keys, path, find=self_intersecting_faces):
     """States (K, V, 3) in target space from A's shape to B's shape, the faces, and s (K,).
 
     DIRECT flows the sphere with (1 - s)·f_A + s·f_B; THROUGH_SPHERE goes back along A to
-    the sphere, then forward along B. The normalisation is interpolated with s."""
+    the sphere, then forward along B. Each state is untangled along its own path like an
+    output mesh; the normalisation is interpolated with s."""
     sphere, faces = model_a.sphere(level)
     s_values = np.linspace(0.0, 1.0, keys)
     states = []
-    if path == 'DIRECT':
-        n_steps = steps or max(model_a.settings.steps, model_b.settings.steps)
-        for s in s_values:
+    for s in s_values:
+        if path == 'DIRECT':
+            steps = max(model_a.settings.steps, model_b.settings.steps)
             field = BlendedField(model_a.field, model_b.field, s)
             with torch.no_grad():
-                x = integrate(field, torch.as_tensor(sphere, dtype=torch.float32),
-                              torch.tensor([0.0, 1.0]), model_a.settings.method, n_steps)[-1]
-            states.append(blend_transform(model_a, model_b, s, x.double().numpy()))
-    else:  # THROUGH_SPHERE: back along A to the sphere, then forward along B
-        verts_a, _ = model_a.surface(level, normalized=True)
-        for s in s_values:
-            if s <= 0.5:
-                x = model_a.flow(verts_a, t0=1.0, t1=1.0 - 2.0 * s) if s > 0 else verts_a
-            else:
-                x = model_b.flow(sphere, t0=0.0, t1=2.0 * s - 1.0)
-            states.append(blend_transform(model_a, model_b, s, x))
+                walk = integrate(field, torch.as_tensor(sphere, dtype=torch.float32),
+                                 torch.linspace(0.0, 1.0, steps + 1), model_a.settings.method, steps)
+            x, _ = path_mesh(walk.double().numpy(), faces, find)
+        elif s <= 0.5:  # THROUGH_SPHERE: back along A to the sphere, then forward along B
+            x = output_mesh(model_a, level, find, 1.0 - 2.0 * s)[0]
+        else:
+            x = output_mesh(model_b, level, find, 2.0 * s - 1.0)[0]
+        states.append(blend_transform(model_a, model_b, s, x))
     return np.stack(states), faces, s_values
 
 

@@ -11,7 +11,7 @@ import torch
 from scipy.spatial import cKDTree
 from torch import nn
 
-from . import losses
+from . import losses, storage
 from .field import VelocityField
 from .fitted_flow import FittedFlow
 from .icosphere import icosphere
@@ -38,9 +38,13 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
 
     Each iteration flows a batch of sphere points: a randomly rotated level-3 icosphere
     (its triangles feed the shape regulariser) plus points drawn where the flow stretches
-    the sphere most, so thin parts get samples. The loss is the Chamfer distance to the
-    target plus small shape and kinetic-energy terms. The first `warm_start` iterations
-    regress the sphere onto the target's radial profile instead.
+    the sphere most, so thin parts get samples. They are integrated with `train_steps`
+    solver steps whose inner time nodes move at random each iteration (`time_jitter`),
+    so the field learns a true ODE that finer output grids follow instead of one fixed
+    step map. The loss (losses.py) is the Chamfer distance to the target plus small shape,
+    kinetic-energy and Jacobian terms. The first `warm_start` iterations regress the
+    sphere onto the target's radial profile instead. A fit whose loss or points blow up
+    stops with a ValueError.
     """
     settings = (settings or FitSettings()).validate()
     target = np.asarray(target_points, dtype=np.float64)
@@ -55,8 +59,9 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
     if init is not None:
         model = init.copy()
     else:
-        center, scale = normalization(target)
-        model = FittedFlow(VelocityField(settings.width, settings.depth), center, scale, settings)
+        field = VelocityField(settings.width, settings.depth, settings.grid_sizes,
+                              settings.grid_channels)
+        model = FittedFlow(field, normalization(target, settings.normalization), settings)
     model.settings = dataclasses.replace(settings)  # the model owns its copy
     field = model.field.to(device).train()
 
@@ -66,34 +71,41 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
     unit_t = torch.as_tensor(unit, dtype=torch.float32, device=device)
     tree = cKDTree(unit)
 
-    opt = torch.optim.Adam(field.parameters(), lr=settings.learning_rate)
+    grids = list(field.grids.parameters())
+    rest = [p for name, p in field.named_parameters() if not name.startswith("grids.")]
+    groups = [(rest, settings.learning_rate), (grids, settings.grid_learning_rate)]
+    groups = [(params, lr) for params, lr in groups if params]
+    opt = torch.optim.Adam([{"params": params, "lr": lr} for params, lr in groups])
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=settings.learning_rate, total_steps=settings.iterations, pct_start=0.15,
+        opt, max_lr=[lr for _, lr in groups], total_steps=settings.iterations, pct_start=0.15,
         div_factor=10.0, final_div_factor=100.0)
     warm = settings.warm_start if init is None else 0
     radial = _radial_profile(unit) if warm else None
     sampler = _SphereSampler(settings, rng, device)
     kinetic = _KineticField(field)
-    times = torch.tensor([0.0, 1.0], device=device)
     start = time.perf_counter()
     history = list(model.history)
     for it in range(settings.iterations):
         if cancel is not None and cancel.is_set():
             raise Cancelled("The fit was cancelled.")
-        steps = settings.steps
+        times = _training_grid(settings, rng, device)
         if it < warm:
             x0 = sampler.uniform(settings.points)
-            x1 = integrate(field, x0, times, settings.method, steps, settings.adjoint)[-1]
+            x1 = integrate(field, x0, times, settings.method, None, settings.adjoint)[-1]
             goal = torch.as_tensor(radial(x0.cpu().numpy()), dtype=torch.float32, device=device)
             loss = ((x1 - goal[:, None] * x0) ** 2).sum(1).mean()
         else:
             x0 = sampler.batch(field, refresh=(it - warm) % 10 == 0)
             state = torch.cat([x0, torch.zeros(len(x0), 1, device=device)], dim=1)
-            end = integrate(kinetic, state, times, settings.method, steps, settings.adjoint)[-1]
+            end = integrate(kinetic, state, times, settings.method, None, settings.adjoint)[-1]
+            x1 = end[:, :3]
             sample = unit_t[torch.as_tensor(rng.integers(0, len(unit_t), settings.target_batch), device=device)]
-            batch = losses.Batch(end[:, :3], unit_t, tree, sample, settings.loss == "squared",
+            batch = losses.Batch(x1, unit_t, tree, sample, settings.loss == "squared",
                                  sampler.shape_faces, sampler.n_shape, end[:, 3].mean())
+            if settings.jacobian_weight:
+                _add_probes(batch, field, x0, settings, rng, device)
             loss = losses.total(batch, settings)
+        _check_divergence(loss, x1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -105,11 +117,49 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
         if snapshot is not None and (it + 1) % snapshot_every == 0 and it + 1 < settings.iterations:
             snapshot(model)
             field.train()
-    model.field = field.cpu().eval()
+    model.field = storage.round_to_stored(field.cpu().eval())
     model.history = history
     model.seconds += time.perf_counter() - start
     model.iterations += settings.iterations
     return model
+
+
+DIVERGED = ("The fit diverged (its loss or points blew up): lower the learning rate, "
+            "or keep the default settings.")
+
+
+def _check_divergence(loss, points, limit=20.0):
+    """ValueError when the loss is not finite or flowed points left far beyond the unit ball."""
+    if not torch.isfinite(loss) or float(points.detach().abs().max()) > limit:
+        raise ValueError(DIVERGED)
+
+
+def _training_grid(settings, rng, device):
+    """Time nodes of one training iteration: `train_steps` steps from 0 to 1 whose inner
+    nodes move by up to ±time_jitter of a step, a fresh draw every iteration."""
+    n = settings.train_steps
+    inner = (np.arange(1, n) + rng.uniform(-settings.time_jitter, settings.time_jitter, n - 1)) / n
+    return torch.tensor([0.0, *inner, 1.0], dtype=torch.float32, device=device)
+
+
+@torch.no_grad()
+def _probe_points(field, x0, settings, rng, device):
+    """`jacobian_points` of this batch's paths at one random time: (points, time)."""
+    n = min(settings.jacobian_points, len(x0))
+    pick = torch.as_tensor(rng.choice(len(x0), n, replace=False), device=device)
+    t = float(rng.uniform(0.0, 1.0))
+    x = x0[pick]
+    if t > 0:
+        x = integrate(field, x, torch.tensor([0.0, t], device=device), settings.method, None)[-1]
+    return x, t
+
+
+def _add_probes(batch, field, x0, settings, rng, device):
+    """Fill the Jacobian term's probe points, time and directions into `batch`."""
+    batch.probe, batch.probe_time = _probe_points(field, x0, settings, rng, device)
+    d = torch.as_tensor(rng.standard_normal((len(batch.probe), 3)), dtype=torch.float32, device=device)
+    batch.probe_dirs = d / d.norm(dim=1, keepdim=True)
+    batch.field, batch.lipschitz = field, settings.lipschitz
 
 
 class _KineticField(nn.Module):
@@ -152,7 +202,7 @@ class _SphereSampler:
         s = self.settings
         verts = torch.as_tensor(self.area_verts, dtype=torch.float32, device=self.device)
         moved = integrate(field, verts, torch.tensor([0.0, 1.0], device=self.device), s.method,
-                          s.steps)[-1].cpu().numpy().astype(np.float64)
+                          s.train_steps)[-1].cpu().numpy().astype(np.float64)
         f = self.area_faces
         area = np.linalg.norm(np.cross(moved[f[:, 1]] - moved[f[:, 0]], moved[f[:, 2]] - moved[f[:, 0]]), axis=1)
         self.area_p = area / area.sum()

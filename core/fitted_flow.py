@@ -14,15 +14,15 @@ _CHUNK = 65_536
 class FittedFlow:
     """A fitted flow φ: unit sphere -> target surface, in normalised space.
 
-    `center` (3,) and `scale` map normalised points u to target space as center + scale·u.
-    Every method takes and returns float arrays; `normalized=True` skips that transform.
+    `matrix` (4, 4) maps normalised points u to target space as M[:3, :3] @ u + M[:3, 3]
+    (core/normalize.py). Every method takes and returns float arrays; `normalized=True`
+    skips that transform.
     """
 
-    def __init__(self, field, center, scale, settings, history=(), iterations=0, seconds=0.0,
+    def __init__(self, field, matrix, settings, history=(), iterations=0, seconds=0.0,
                  radius=1.0):
         self.field = field
-        self.center = np.asarray(center, dtype=np.float64).reshape(3)
-        self.scale = float(scale)
+        self._matrix = np.asarray(matrix, dtype=np.float64).reshape(4, 4)
         self.settings = settings
         self.history = list(history)
         self.iterations = int(iterations)
@@ -30,23 +30,20 @@ class FittedFlow:
         self.radius = float(radius)
 
     # -- transforms ---------------------------------------------------------------------
-    def to_target(self, unit_points):
-        """Normalised (N, 3) -> target space (N, 3) float64."""
-        return self.center + self.scale * np.asarray(unit_points, dtype=np.float64)
-
     def matrix(self):
         """(4, 4) float64 matrix mapping normalised mesh space to target (world) space.
+        Blender object matrices come from here."""
+        return self._matrix.copy()
 
-        Today T(center)·S(scale); Blender object matrices must come from here, so a more
-        general normalisation changes only this method."""
-        m = np.eye(4)
-        m[:3, :3] *= self.scale
-        m[:3, 3] = self.center
-        return m
+    def to_target(self, unit_points):
+        """Normalised (..., 3) -> target space (..., 3) float64."""
+        m = self._matrix
+        return np.asarray(unit_points, dtype=np.float64) @ m[:3, :3].T + m[:3, 3]
 
     def to_normalized(self, points):
-        """Target space (N, 3) -> normalised (N, 3) float64."""
-        return (np.asarray(points, dtype=np.float64) - self.center) / self.scale
+        """Target space (..., 3) -> normalised (..., 3) float64."""
+        m = self._matrix
+        return (np.asarray(points, dtype=np.float64) - m[:3, 3]) @ np.linalg.inv(m[:3, :3]).T
 
     # -- evaluation -----------------------------------------------------------------------
     @torch.no_grad()
@@ -54,9 +51,9 @@ class FittedFlow:
         """Carry normalised points (N, 3) from time t0 to t1, or to each of `times` in [0, 1].
 
         Returns (N, 3) float64, or (T, N, 3) for `times` (starting from t=0). Both use the
-        fit's solver grid (`steps` fixed steps per unit time), so t=1 gives exactly the
-        output mesh; a time between grid points takes one partial step from the grid
-        point before it, so every state is a true solver state.
+        output solver grid (`steps` fixed steps per unit time, finer than training's, on
+        which the field was trained to be a true ODE); a time between grid points takes
+        one partial step from the grid point before it, so every state is a solver state.
         """
         x = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         self.field.eval()
@@ -101,6 +98,14 @@ class FittedFlow:
         moved = self.flow(verts)
         return (moved if normalized else self.to_target(moved)), faces
 
+    def path(self, level, t=1.0):
+        """States of the icosphere on the output solver grid from t=0 up to `t`, and at `t`
+        itself: (K+1, V, 3) float64 normalised, [0] the sphere, [-1] the state at t."""
+        steps = self.settings.steps
+        times = [k / steps for k in range(steps + 1) if k / steps < t - 1e-9] + [float(t)]
+        verts, _ = self.sphere(level)
+        return self.flow(verts, times=times)
+
     def trajectory(self, level, times, normalized=False):
         """States of the icosphere at each time in `times` (0 = sphere, 1 = shape): (T, V, 3)."""
         verts, faces = self.sphere(level)
@@ -112,7 +117,7 @@ class FittedFlow:
 
         Backward integration on the same solver grid only approximates the inverse of the
         forward solver map; `corrections` rounds of x += B(y) - B(φ(x)) (B: backward,
-        φ: forward) make φ(x) = y hold to solver precision.
+        φ: forward) make φ(x) = y hold to solver precision for points on the output surface.
         """
         unit = np.asarray(points, dtype=np.float64) if normalized else self.to_normalized(points)
         goal = self.flow(unit, t0=1.0, t1=0.0)

@@ -15,10 +15,10 @@ class FitJob:
     "cancelled", "failed"}. Nothing here touches Blender data.
     """
 
-    def __init__(self, target_points, settings, init=None, preview_level=None, count=None):
+    def __init__(self, target_points, settings, init=None, preview_level=None, find=None):
         self.target_points = target_points
         self.preview_level = preview_level
-        self.count = count
+        self.find = find
         self.preview = None          # (V, 3) float32 normalised vertices of the latest preview
         self.preview_version = 0
         self.transform = None        # (4, 4) normalised -> world matrix of the fit (FittedFlow.matrix)
@@ -45,7 +45,7 @@ class FitJob:
         self.iteration, self.loss = iteration, loss
 
     def _snapshot(self, model):
-        verts, _, _, _ = output_mesh(model, self.preview_level, count=None)
+        verts, _, _, _ = output_mesh(model, self.preview_level, find=None)
         self.transform = model.matrix()
         self.preview = verts.astype(np.float32)
         self.preview_version += 1
@@ -53,7 +53,7 @@ class FitJob:
     def _run(self):
         try:
             snapshot = self._snapshot if self.preview_level is not None else None
-            extra = {"count": self.count} if self.count is not None else {}
+            extra = {"find": self.find} if self.find is not None else {}
             self._result = run_fit(self.target_points, self.settings, self._progress,
                                    self._cancel, self.init, snapshot, **extra)
             self.state = "done"

@@ -7,6 +7,7 @@ TERMS and one weight field on settings.FitSettings.
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 
 from .metrics import nearest
 
@@ -22,6 +23,11 @@ class Batch:
     shape_faces: torch.Tensor = None  # (F, 3) faces of the icosphere at the end of `points`
     shape_count: int = 0            # how many of the last `points` are that icosphere
     energy: torch.Tensor = None     # mean kinetic energy ∫ |f|² dt of the flowed points
+    field: object = None            # the velocity field being trained (for the Jacobian term)
+    probe: torch.Tensor = None      # (P, 3) points along the paths at time `probe_time`
+    probe_time: float = 0.0
+    probe_dirs: torch.Tensor = None  # (P, 3) unit directions to differentiate along
+    lipschitz: float = 1.0          # stretch rate the Jacobian term tolerates
 
 
 def chamfer(batch):
@@ -53,8 +59,20 @@ def kinetic(batch):
     return batch.energy
 
 
+def jacobian(batch, eps=1e-2):
+    """Stretch rate of the field above `lipschitz`: mean relu(|∂f/∂x · d| - L)² over probe
+    points on the paths, by a finite difference along random unit directions d.
+
+    One explicit step x -> x + h·f(x) is injective when h·Lip(f) < 1, so a field whose
+    stretch rate stays bounded gives an output map that does not fold, at any step count."""
+    x, d, t = batch.probe, batch.probe_dirs, batch.probe_time
+    rate = (batch.field(t, x + eps * d) - batch.field(t, x)) / eps
+    return F.relu(rate.norm(dim=1) - batch.lipschitz).pow(2).mean()
+
+
 # (term, name of its FitSettings weight; None means weight 1), in the order they are added.
-TERMS = ((chamfer, None), (shape, "shape_weight"), (kinetic, "kinetic_weight"))
+TERMS = ((chamfer, None), (shape, "shape_weight"), (kinetic, "kinetic_weight"),
+         (jacobian, "jacobian_weight"))
 
 
 def total(batch, settings):

@@ -5,8 +5,9 @@ import dataclasses
 import numpy as np
 
 from .fit import fit
-from .intersect import count_self_intersections
+from .intersect import self_intersecting_faces
 from .metrics import mesh_chamfer
+from .untangle import untangle
 
 
 @dataclasses.dataclass
@@ -16,42 +17,42 @@ class FitResult:
     verts: np.ndarray          # (V, 3) float64, normalised space
     faces: np.ndarray          # (F, 3) int64
     level: int                 # icosphere level actually used
-    self_intersections: int    # intersecting faces at that level (0 unless capped)
+    self_intersections: int    # intersecting faces of the output (0: untangled)
     chamfer: float             # mean squared NN distance, both directions, normalised space
     flow_json: str             # the model as plain JSON, made off the main thread
 
 
-def output_mesh(model, level, count=count_self_intersections, max_level=None):
-    """The flowed icosphere at the lowest level in [level, max_level] that does not
-    self-intersect: (verts (V, 3) normalised, faces (F, 3), level, intersecting faces).
+def output_mesh(model, level, find=self_intersecting_faces, t=1.0):
+    """The flowed icosphere at `level` and time `t`, free of self-intersections:
+    (verts (V, 3) normalised, faces (F, 3), level, intersecting faces left).
 
-    Where the flow stretches the sphere strongly, triangles are too coarse for the
-    surface; a finer level fixes that. The solver grid stays the one the field was
-    trained on: the output is the map the fit optimised. When even `max_level`
-    intersects, the level with the fewest intersecting faces. `max_level=None` evaluates
-    `level` only. `count(verts, faces)` counts self-intersecting faces (Blender passes its
-    BVH tree); `count=None` skips the check and reports 0.
+    The flow is integrated on the output solver grid (`steps` steps per unit time), and
+    `untangle` pulls any region that intersects back along its own path (untangle.py), so
+    the count left is 0. `find(verts, faces)` returns the indices of self-intersecting
+    faces (Blender passes its BVH tree); `find=None` skips the check and the untangling
+    (live previews) and reports 0.
     """
-    best = None
-    top = level if max_level is None else max(level, max_level)
-    for lvl in range(level, top + 1):
-        verts, faces = model.surface(lvl, normalized=True)
-        bad = count(verts, faces) if count is not None else 0
-        if best is None or bad < best[3]:
-            best = (verts, faces, lvl, bad)
-        if bad == 0:
-            break
-    return best
+    verts, faces = path_mesh(model.path(level, t), model.sphere(level)[1], find)
+    return verts, faces, level, 0
+
+
+def path_mesh(states, faces, find=self_intersecting_faces):
+    """The clean mesh (verts (V, 3), faces) from the path states (K+1, V, 3) of an
+    icosphere: the last state, untangled unless `find` is None."""
+    if find is None:
+        return states[-1], faces
+    return untangle(states, faces, find)[0], faces
 
 
 def run_fit(target_points, settings, progress=None, cancel=None, init=None, snapshot=None,
-            count=count_self_intersections):
+            find=self_intersecting_faces):
     """Fit `target_points` (M, 3) and return a FitResult with a clean output mesh.
 
-    `count(verts, faces)` counts self-intersecting faces (Blender passes its BVH tree)."""
+    `find(verts, faces)` returns self-intersecting face indices (Blender passes its BVH
+    tree)."""
     model = fit(target_points, settings, progress=progress, cancel=cancel, init=init,
                 snapshot=snapshot)
-    verts, faces, level, bad = output_mesh(model, settings.resolution, count, settings.max_resolution)
+    verts, faces, level, bad = output_mesh(model, settings.resolution, find)
     unit = model.to_normalized(np.asarray(target_points)[:50_000])
     chamfer = mesh_chamfer(verts, faces, unit, seed=settings.seed)
     return FitResult(model, verts, faces, level, bad, chamfer, model.to_json())

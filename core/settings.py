@@ -18,6 +18,8 @@ MIN_STEPS, MAX_STEPS = 1, 256
 MAX_LEARNING_RATE = 1.0          # learning rate must lie in (0, MAX_LEARNING_RATE]
 MIN_LEVEL, MAX_LEVEL = 0, 7      # icosphere levels of an output mesh (7: 163,842 vertices)
 MIN_KEYS, MAX_KEYS = 2, 256      # shape keys made by animate / morph_between
+MAX_GRIDS, MIN_GRID, MAX_GRID, MAX_CHANNELS = 4, 2, 128, 64  # feature grids of the field
+NORMALIZATIONS = ("affine", "similarity")  # how a target is put into the unit ball
 
 # soft limits: where the Blender sliders stop (typing can go up to the hard limits)
 SOFT_MAX_ITERATIONS = 5_000
@@ -42,25 +44,34 @@ SOLVERS = {
 
 @dataclasses.dataclass
 class FitSettings:
-    """Everything that decides a fit. Defaults suit a laptop CPU (under a minute on 2 cores)."""
-    iterations: int = 1300         # optimiser steps (fixed schedule, never a wall-clock stop)
+    """Everything that decides a fit. Defaults suit a laptop CPU (well under a minute on 2 cores)."""
+    iterations: int = 800          # optimiser steps (fixed schedule, never a wall-clock stop)
     points: int = 1024             # sphere points flowed per iteration
     target_samples: int = 100_000  # dense target samples the loss measures against
     target_batch: int = 2048       # target samples per iteration for the target→model term
-    width: int = 128               # hidden width of the velocity field
-    depth: int = 3                 # residual layers
+    grid_sizes: tuple = (8, 16, 32)  # feature grids (cells per side) feeding the field's MLP
+    grid_channels: int = 8         # feature channels per grid
+    width: int = 64                # hidden width of the velocity field's MLP
+    depth: int = 2                 # residual layers of that MLP
     method: str = "rk4"            # torchdiffeq method, a key of SOLVERS
-    steps: int = 2                 # fixed solver steps from t=0 to t=1 (training and output)
+    steps: int = 8                 # solver steps from t=0 to t=1 for every output
+    train_steps: int = 2           # solver steps per training iteration (at jittered times)
+    time_jitter: float = 0.2       # training's inner time nodes move by up to this (0: fixed grid)
     adjoint: bool = False          # adjoint backprop (less memory, slower)
-    learning_rate: float = 1e-2    # one-cycle peak learning rate
+    learning_rate: float = 1e-2    # one-cycle peak learning rate of the MLP
+    grid_learning_rate: float = 3e-2  # one-cycle peak learning rate of the feature grids
     warm_start: int = 50           # iterations regressing the sphere onto the radial profile
     loss: str = "distance"         # Chamfer on "distance" (robust) or "squared" distances
     stretch_sampling: float = 1.0  # share of free sphere samples drawn by flowed area
     shape_weight: float = 3e-3     # triangle-shape regulariser on a flowed level-3 icosphere
     kinetic_weight: float = 3e-3   # kinetic energy ∫ |f|² dt: straighter, gentler paths
+    jacobian_weight: float = 1e-2  # penalty on the field's stretch rate above `lipschitz`
+    lipschitz: float = 2.0         # stretch rate |∂f/∂x·d| the Jacobian term tolerates
+    jacobian_points: int = 256     # points along the paths where the Jacobian term probes
+    normalization: str = "affine"  # "affine": principal axes scaled apart; "similarity": one scale
+    untangle: bool = True          # pull self-intersecting regions back along their paths
     seed: int = 0
     resolution: int = 5            # icosphere level of the output mesh
-    max_resolution: int = MAX_LEVEL  # highest level tried when the output self-intersects
     device: str = "cpu"
 
     def validate(self):
@@ -91,8 +102,19 @@ class FitSettings:
             (self.shape_weight >= 0 and self.kinetic_weight >= 0,
              "Regulariser weights must not be negative."),
             (MIN_LEVEL <= self.resolution <= MAX_LEVEL, LEVEL_MESSAGE),
-            (self.resolution <= self.max_resolution <= MAX_LEVEL,
-             f"Maximum resolution must be between resolution and {MAX_LEVEL}."),
+            (MIN_STEPS <= self.train_steps <= MAX_STEPS,
+             f"Training solver steps must be between {MIN_STEPS} and {MAX_STEPS}."),
+            (0 <= self.time_jitter < 0.5, "Time jitter must be at least 0 and below 0.5."),
+            (len(self.grid_sizes) <= MAX_GRIDS and all(MIN_GRID <= n <= MAX_GRID for n in self.grid_sizes),
+             f"Feature grids must be at most {MAX_GRIDS}, each {MIN_GRID} to {MAX_GRID} cells per side."),
+            (1 <= self.grid_channels <= MAX_CHANNELS,
+             f"Grid channels must be between 1 and {MAX_CHANNELS}."),
+            (0 < self.grid_learning_rate <= MAX_LEARNING_RATE,
+             f"Grid learning rate must be in (0, {MAX_LEARNING_RATE:g}]."),
+            (self.jacobian_weight >= 0 and self.lipschitz > 0 and self.jacobian_points >= 1,
+             "The Jacobian term needs a weight of at least 0, a positive Lipschitz bound and at least one probe point."),
+            (self.normalization in NORMALIZATIONS,
+             f"Normalization must be one of {', '.join(NORMALIZATIONS)}."),
         ]
         for ok, message in checks:
             if not ok:
@@ -116,18 +138,17 @@ def user_settings(**user):
     learning_rate, steps, seed, device, or any other FitSettings field).
 
     The one place that derives what the user does not set: `warm_start` takes at most a
-    quarter of the iterations, and `max_resolution` lets the output level rise to
-    MAX_LEVEL when the mesh would self-intersect. Both the operator and the console API
-    come through here. Raises ValueError with a sentence.
+    quarter of the iterations. Both the operator and the console API come through here.
+    Raises ValueError with a sentence.
     """
     unknown = sorted(set(user) - _FIELDS)
     if unknown:
         raise ValueError(f"Unknown fit setting(s): {', '.join(unknown)}.")
     values = dict(user)
     iterations = values.get("iterations", FitSettings.iterations)
-    resolution = values.get("resolution", FitSettings.resolution)
     values.setdefault("warm_start", min(FitSettings.warm_start, max(iterations, 0) // WARM_START_SHARE))
-    values.setdefault("max_resolution", max(resolution, MAX_LEVEL))
+    if "grid_sizes" in values:
+        values["grid_sizes"] = tuple(int(n) for n in values["grid_sizes"])
     return FitSettings(**values).validate()
 
 
@@ -137,10 +158,11 @@ USER_SETTINGS = {
     "iterations": ("Iterations", "Optimiser steps. The schedule is fixed, so a seed reproduces a result"),
     "resolution": ("Resolution",
                    f"Icosphere subdivision level of the output ({FitSettings.resolution}: "
-                   f"{10 * 4 ** FitSettings.resolution + 2:,} vertices). Raised automatically, "
-                   f"up to {MAX_LEVEL}, if the mesh would self-intersect"),
+                   f"{10 * 4 ** FitSettings.resolution + 2:,} vertices). The output keeps this "
+                   "level; regions that would self-intersect are pulled back along their paths"),
     "points": ("Points", "Sphere points flowed per iteration"),
     "learning_rate": ("Learning Rate", "Peak learning rate of the one-cycle Adam schedule"),
-    "steps": ("Solver Steps", "Fixed RK4 steps from the sphere (t=0) to the shape (t=1)"),
+    "steps": ("Solver Steps", "RK4 steps from the sphere (t=0) to the shape (t=1) for every output. "
+              "Training uses fewer steps at random times, so the field is a true ODE"),
     "seed": ("Seed", "Random seed of the fit"),
 }

@@ -2,6 +2,7 @@
 import base64
 import dataclasses
 import json
+import zlib
 
 import numpy as np
 import torch
@@ -9,22 +10,23 @@ import torch
 from .field import VelocityField
 from .settings import FitSettings
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: feature-grid field, affine normalisation, compressed weights
 ADDON_VERSION = "0.1.0"  # kept equal to blender_manifest.toml's version (a test checks)
 KIND = "neural_morph.sphere_flow"
+HALF = "grids."  # weights stored in float16: the feature grids (most of the size)
 
 
 def to_dict(flow):
-    """Plain data: JSON-safe header plus float32 weights as base64 strings."""
-    weights = {k: _encode(v) for k, v in flow.field.state_dict().items()}
+    """Plain data: JSON-safe header plus weights as base64 zlib-compressed little-endian
+    arrays (float16 for the feature grids, float32 for the rest; see `round_to_stored`)."""
+    weights = {k: _encode(v, k.startswith(HALF)) for k, v in flow.field.state_dict().items()}
     return {
         "format": FORMAT_VERSION,
         "kind": KIND,
         "written_by": ADDON_VERSION,
-        "architecture": {"width": flow.field.width, "depth": flow.field.depth},
+        "architecture": flow.field.architecture(),
         "settings": dataclasses.asdict(flow.settings),
-        "center": flow.center.tolist(),
-        "scale": flow.scale,
+        "matrix": flow.matrix().tolist(),
         "radius": flow.radius,
         "iterations": flow.iterations,
         "seconds": flow.seconds,
@@ -52,15 +54,21 @@ def from_dict(data, cls=None):
             f"{FORMAT_VERSION}. Refit the object with this version.")
     try:
         arch = data["architecture"]
-        field = VelocityField(arch["width"], arch["depth"])
+        field = VelocityField(arch["width"], arch["depth"], arch["grid_sizes"], arch["channels"])
         known = {f.name for f in dataclasses.fields(FitSettings)}
-        settings = FitSettings(**{k: v for k, v in data["settings"].items() if k in known})
-        state = {k: _decode(v, field.state_dict()[k].shape) for k, v in data["weights"].items()}
+        values = {k: v for k, v in data["settings"].items() if k in known}
+        values["grid_sizes"] = tuple(values.get("grid_sizes", ()))
+        settings = FitSettings(**values)
+        state = {k: _decode(v, field.state_dict()[k].shape, k.startswith(HALF))
+                 for k, v in data["weights"].items()}
         field.load_state_dict(state)
-        return cls(field.eval(), data["center"], data["scale"], settings,
+        matrix = np.asarray(data["matrix"], dtype=np.float64)
+        if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
+            raise ValueError("the normalisation matrix is not a finite 4 × 4 matrix")
+        return cls(field.eval(), matrix, settings,
                    data.get("history", ()), data.get("iterations", 0),
                    data.get("seconds", 0.0), data.get("radius", 1.0))
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, zlib.error) as exc:
         raise ValueError(f"The stored flow is damaged and cannot be read ({exc}).") from None
 
 
@@ -72,12 +80,24 @@ def from_json(text, cls=None):
     return from_dict(data, cls)
 
 
-def _encode(tensor):
-    return base64.b64encode(tensor.detach().cpu().float().numpy().tobytes()).decode("ascii")
+@torch.no_grad()
+def round_to_stored(field):
+    """Round the weights stored at lower precision in place, so that the flow a fit
+    returns (and its output mesh) is exactly the flow that a .blend gives back."""
+    for name, tensor in field.state_dict().items():
+        if name.startswith(HALF):
+            tensor.copy_(tensor.half().float())
+    return field
 
 
-def _decode(text, shape):
-    arr = np.frombuffer(base64.b64decode(text.encode("ascii"), validate=True), dtype=np.float32)
+def _encode(tensor, half=False):
+    arr = tensor.detach().cpu().numpy().astype("<f2" if half else "<f4")
+    return base64.b64encode(zlib.compress(arr.tobytes(), 6)).decode("ascii")
+
+
+def _decode(text, shape, half=False):
+    raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
+    arr = np.frombuffer(raw, dtype="<f2" if half else "<f4")
     if arr.size != int(np.prod(shape)):
         raise ValueError("weight sizes do not match the architecture")
-    return torch.from_numpy(arr.copy()).reshape(shape)
+    return torch.from_numpy(arr.astype(np.float32)).reshape(shape)

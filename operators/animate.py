@@ -16,7 +16,7 @@ def animate(obj, model, keys, frame_start, frame_end, ease, reverse):
         raise data.InputError("End Frame must come after Start Frame.")
     level = data.output_level(obj)
     times = np.linspace(0.0, 1.0, keys)
-    states, faces = model.trajectory(level, times, normalized=True)
+    states, faces = core.clean_trajectory(model, level, times, data.self_intersecting_faces_bvh)
     data.clear_animation(obj)
     obj.data.vertices.foreach_set("co", states[-1].astype(np.float32).ravel())
     obj.data.update()

@@ -73,7 +73,7 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
         progress = _console_progress(settings.iterations) if bpy.app.background else None
         try:
             result = core.run_fit(request.points, settings, progress=progress, init=request.init,
-                                  count=data.count_self_intersections_bvh)
+                                  find=data.self_intersecting_faces_bvh)
         except KeyboardInterrupt:
             self.report({'WARNING'}, "Neural Morph fit cancelled; nothing was created.")
             return {'CANCELLED'}

@@ -43,7 +43,8 @@ class NEURALMORPH_OT_morph_between(NeuralMorphOperator, bpy.types.Operator):
         obj_b, model_b = data.morph_object(context, self.target)
         self.check_frames()
         level = self.resolution if self.resolution >= 0 else data.output_level(obj_a)
-        states, faces, s_values = core.blend_states(model_a, model_b, level, self.keys, self.path)
+        states, faces, s_values = core.blend_states(model_a, model_b, level, self.keys, self.path,
+                                                  data.self_intersecting_faces_bvh)
         # mesh space = A's normalised space, so the object sits over A and ends over B
         to_world = model_a.matrix()
         local = (states - to_world[:3, 3]) @ np.linalg.inv(to_world[:3, :3]).T

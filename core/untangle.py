@@ -1,0 +1,68 @@
+"""The last step of every output: no self-intersecting faces, ever.
+
+The sphere at t=0 never intersects itself, and every vertex has a path from there to its
+place on the shape. Where the discrete surface intersects, the vertices involved step
+back along their own paths (with a smooth fall-off around them) until nothing crosses.
+"""
+import numpy as np
+from scipy import sparse
+
+
+def untangle(states, faces, find, max_rounds=None):
+    """Pull intersecting regions back along their paths until the mesh is clean.
+
+    states: (K+1, V, 3) float64, the mesh at each solver grid time, states[0] the sphere
+    (which never self-intersects); faces (F, 3) int; find(verts, faces) -> (B,) indices of
+    self-intersecting faces. Each round, every vertex of an intersecting face and its
+    neighbours steps one grid time back, and neighbouring vertices then differ by at most
+    one step (a smooth fall-off). Each round lowers the total number of steps (an
+    intersecting pair always has a vertex past t=0), so this ends; after `max_rounds`
+    (default 3·K) every vertex steps back each round, so at most max_rounds + K rounds run
+    whatever the flow did, and the worst case is the sphere itself.
+    Returns (verts (V, 3), step (V,) int grid index of each vertex, rounds run).
+    """
+    states = np.asarray(states, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    top, n_verts = len(states) - 1, states.shape[1]
+    max_rounds = 3 * top if max_rounds is None else max_rounds
+    step = np.full(n_verts, top)
+    rows = np.arange(n_verts)
+    verts = states[top]
+    bad = find(verts, faces)
+    if len(bad) == 0:
+        return verts, step, 0
+    neighbours = _adjacency(faces, n_verts)
+    rounds = 0
+    while len(bad):
+        rounds += 1
+        if rounds > max_rounds:
+            step = np.maximum(step - 1, 0)  # the bounded fall-back: everything steps back
+        else:
+            hit = np.zeros(n_verts, dtype=bool)
+            hit[faces[bad].ravel()] = True
+            hit |= (neighbours @ hit.astype(np.float64)) > 0
+            step[hit] = np.maximum(step[hit] - 1, 0)
+            step = _limit_slope(step, neighbours, top)
+        verts = states[step, rows]
+        bad = find(verts, faces)
+    return verts, step, rounds
+
+
+def _adjacency(faces, n_verts):
+    """Symmetric vertex adjacency (V, V) of a triangle mesh, CSR."""
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    a = sparse.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n_verts, n_verts))
+    return ((a + a.T) > 0).astype(np.float64).tocsr()
+
+
+def _limit_slope(step, neighbours, top):
+    """Lower steps until neighbouring vertices differ by at most one (the fall-off)."""
+    coo = neighbours.tocoo()
+    for _ in range(top):
+        lowest = np.full(len(step), top)
+        np.minimum.at(lowest, coo.row, step[coo.col])
+        limited = np.minimum(step, lowest + 1)
+        if np.array_equal(limited, step):
+            break
+        step = limited
+    return step

@@ -73,7 +73,7 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
 
     grids = list(field.grids.parameters())
     rest = [p for name, p in field.named_parameters() if not name.startswith("grids.")]
-    groups = [(rest, settings.learning_rate), (grids, settings.grid_learning_rate)]
+    groups = [(rest, settings.learning_rate), (grids, settings.learning_rate * settings.grid_lr_scale)]
     groups = [(params, lr) for params, lr in groups if params]
     opt = torch.optim.Adam([{"params": params, "lr": lr} for params, lr in groups])
     sched = torch.optim.lr_scheduler.OneCycleLR(

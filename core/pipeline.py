@@ -28,11 +28,15 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0):
 
     The flow is integrated on the output solver grid (`steps` steps per unit time), and
     `untangle` pulls any region that intersects back along its own path (untangle.py), so
-    the count left is 0. `find(verts, faces)` returns the indices of self-intersecting
-    faces (Blender passes its BVH tree); `find=None` skips the check and the untangling
-    (live previews) and reports 0.
+    the count left is 0 (settings.untangle=False, for measurements only, skips that and
+    counts). `find(verts, faces)` returns the indices of self-intersecting faces (Blender
+    passes its BVH tree); `find=None` skips the check and the untangling (live previews)
+    and reports 0.
     """
-    verts, faces = path_mesh(model.path(level, t), model.sphere(level)[1], find)
+    states, faces = model.path(level, t), model.sphere(level)[1]
+    if find is not None and not model.settings.untangle:  # the ablation without untangling
+        return states[-1], faces, level, len(find(states[-1], faces))
+    verts, faces = path_mesh(states, faces, find)
     return verts, faces, level, 0
 
 

@@ -58,8 +58,8 @@ class FitSettings:
     train_steps: int = 2           # solver steps per training iteration (at jittered times)
     time_jitter: float = 0.2       # training's inner time nodes move by up to this (0: fixed grid)
     adjoint: bool = False          # adjoint backprop (less memory, slower)
-    learning_rate: float = 1e-2    # one-cycle peak learning rate of the MLP
-    grid_learning_rate: float = 3e-2  # one-cycle peak learning rate of the feature grids
+    learning_rate: float = 1e-2    # one-cycle peak learning rate
+    grid_lr_scale: float = 3.0     # the feature grids learn this many times faster
     warm_start: int = 50           # iterations regressing the sphere onto the radial profile
     loss: str = "distance"         # Chamfer on "distance" (robust) or "squared" distances
     stretch_sampling: float = 1.0  # share of free sphere samples drawn by flowed area
@@ -109,8 +109,7 @@ class FitSettings:
              f"Feature grids must be at most {MAX_GRIDS}, each {MIN_GRID} to {MAX_GRID} cells per side."),
             (1 <= self.grid_channels <= MAX_CHANNELS,
              f"Grid channels must be between 1 and {MAX_CHANNELS}."),
-            (0 < self.grid_learning_rate <= MAX_LEARNING_RATE,
-             f"Grid learning rate must be in (0, {MAX_LEARNING_RATE:g}]."),
+            (0 < self.grid_lr_scale <= 100, "The grids' learning-rate scale must be in (0, 100]."),
             (self.jacobian_weight >= 0 and self.lipschitz > 0 and self.jacobian_points >= 1,
              "The Jacobian term needs a weight of at least 0, a positive Lipschitz bound and at least one probe point."),
             (self.normalization in NORMALIZATIONS,

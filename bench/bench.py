@@ -46,17 +46,19 @@ def parse_args(argv=None):
                    help="override Neural Morph's iteration count (quick trials)")
     p.add_argument("--quick", action="store_true", help="tiny settings for a smoke run")
     p.add_argument("--seed-quality", action="store_true",
-                   help="also train the seed configuration for as long as our fit took and "
-                        "measure its surface")
-    p.add_argument("--seed-iterations", type=int, default=None,
-                   help="seed iterations timed per target (default 5, quick 2)")
+                   help="kept for old command lines: the seed configuration is always trained "
+                        "(time to quality, and its surface at our fit time)")
+    p.add_argument("--no-ablation", action="store_true", help="skip the ablation table")
     p.add_argument("--out", default=str(ROOT / "out" / "bench"))
     args = p.parse_args(argv)
     q = args.quick
     args.settings = {
         "metric_samples": 20_000 if q else 100_000,
-        "seed_iterations": args.seed_iterations or (2 if q else 5),
-        "ours_2000_iterations": 6 if q else 12,
+        "ttq_every": 1.0 if q else 3.0,        # seconds of fit time between quality checks
+        "ttq_samples": 10_000 if q else 30_000,  # samples per surface in those checks
+        "seed_budget_factor": 2.0,             # the seed trains up to this × our fit time
+        "seed_budget_min": 10.0 if q else 60.0,
+        "ablation_targets": ("suzanne",) if q else ("suzanne", "cow"),
         "matmul_n": 1024 if q else 2048,
         "matmul_reps": 3 if q else 5,
         "scale_levels": (5, 8) if q else (5, 6, 7, 8),
@@ -97,6 +99,9 @@ def targets(args):
                   f"known: {', '.join(n for n, _ in found)}", flush=True)
         found = [(n, p) for n, p in found if n.lower() in wanted]
     return found
+
+
+THRESHOLDS = (0.005, 0.01, 0.02)  # F-score thresholds, fractions of the bounding-box diagonal
 
 
 # -- measurement helpers -----------------------------------------------------------------
@@ -175,12 +180,13 @@ def per_iteration(stamps, first=1):
 
 
 def speed_figures(core, settings, seconds_per_iteration, peak_gflops):
-    field = core.field.VelocityField(settings.width, settings.depth)
-    evals = 4 * settings.steps if settings.method == "rk4" else None
+    field = core.field.VelocityField(settings.width, settings.depth, settings.grid_sizes,
+                                     settings.grid_channels)
+    evals = 4 * settings.train_steps if settings.method == "rk4" else None
     flops = field.flops_per_eval() * evals * settings.points * 3
     achieved = flops / seconds_per_iteration / 1e9
     return {"points": settings.points, "width": settings.width, "depth": settings.depth,
-            "steps": settings.steps, "flops_per_eval_per_point": field.flops_per_eval(),
+            "steps": settings.train_steps, "flops_per_eval_per_point": field.flops_per_eval(),
             "evals_per_iteration": evals, "flops_per_iteration": flops,
             "seconds_per_iteration": seconds_per_iteration, "achieved_gflops": achieved,
             "fraction_of_peak": achieved / peak_gflops}
@@ -221,7 +227,8 @@ def operator_props(overrides):
 
 
 def metrics_row(core, method, verts, faces, target_tri, samples, seconds, mem, data, **extra):
-    m = core.metrics.surface_metrics(verts, faces, target_tri[0], target_tri[1], samples=samples)
+    m = core.metrics.surface_metrics(verts, faces, target_tri[0], target_tri[1], samples=samples,
+                                     thresholds=THRESHOLDS)
     row = {"method": method, "vertices": len(verts), "faces": len(faces), "seconds": seconds,
            "peak_rss_mb": mem.peak_mb, "rss_increase_mb": mem.increase_mb, **m,
            # the numpy count materialises candidate pairs: on Shrinkwrap's collapsed
@@ -268,50 +275,42 @@ def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
     print(f"Neural Morph: {fig['seconds']:.1f} s, level {level}, F@1% {row['fscore@0.01']:.3f}",
           flush=True)
 
-    # Loss vs wall time: the same fit again through core with a timing callback, on the
-    # operator's own samples and settings (deterministic: the histories should match).
+    # 2. Time to quality: the same fit through core, evaluated every few seconds of fit
+    # time (the evaluation's own time is left out); its loss history gives the curve.
     settings = core.user_settings(**{k: getattr(props, k) for k in core.settings.USER_SETTINGS})
     points = core.sample_surface(target_tri[0], target_tri[1], settings.target_samples,
                                  settings.seed)
-    _, stamps, losses = timed_fit(core, points, settings)
-    stored = data.load_flow(morph).history
-    res["curve"] = {"seconds": stamps, "losses": losses, "warm_start": settings.warm_start,
-                    "identical_to_operator": bool(len(stored) == len(losses)
-                                                  and np.array_equal(stored, losses))}
-    spi = per_iteration(stamps, first=settings.warm_start + 1)
-    res["speed_default"] = speed_figures(core, settings, spi, peak_gflops)
     res["our_settings"] = {k: getattr(settings, k) for k in (
-        "iterations", "points", "target_samples", "width", "depth", "method", "steps",
-        "learning_rate", "warm_start", "resolution", "max_resolution", "seed")}
+        "iterations", "points", "target_samples", "grid_sizes", "grid_channels", "width",
+        "depth", "method", "steps", "train_steps", "learning_rate", "warm_start", "resolution",
+        "seed")}
+    res["speed_default"] = None
+    ttq = time_to_quality_ours(core, points, settings, target_tri, level, args)
+    res["curve"] = {"seconds": ttq["stamps"], "losses": ttq["losses"],
+                    "warm_start": settings.warm_start,
+                    "identical_to_operator": bool(np.array_equal(data.load_flow(morph).history,
+                                                                 ttq["losses"]))}
+    res["speed_default"] = speed_figures(core, settings, per_iteration(
+        ttq["stamps"], first=settings.warm_start + 1), peak_gflops)
+    res["ttq_ours"] = ttq["checks"]
 
-    # 2. The seed's configuration: seconds per iteration, and ours at 2,000 points.
-    center, scale = core.normalization(points)
-    unit = (points - center) / scale
-    res["seed"] = seed_baseline.time_iterations(unit, args.settings["seed_iterations"])
-    s2000 = core.FitSettings(iterations=args.settings["ours_2000_iterations"], points=2000,
-                             warm_start=0, seed=settings.seed)
-    _, stamps2, _ = timed_fit(core, points, s2000)
-    res["ours_2000"] = {"iterations": s2000.iterations, "points": 2000, "stamps": stamps2,
-                        "seconds_per_iteration": per_iteration(stamps2, first=2)}
-    res["speed_2000"] = speed_figures(core, s2000, res["ours_2000"]["seconds_per_iteration"],
-                                      peak_gflops)
-    res["speed_ratio"] = res["seed"]["seconds_per_iteration"] / res["ours_2000"]["seconds_per_iteration"]
-    print(f"seed {res['seed']['seconds_per_iteration']:.3f} s/iteration, ours at 2,000 points "
-          f"{res['ours_2000']['seconds_per_iteration']:.4f} s/iteration "
-          f"({res['speed_ratio']:.1f}x)", flush=True)
-    if args.seed_quality:
-        budget = float(fig["seconds"])
+    # 3. The seed's configuration, trained in the same process with its own evaluations.
+    normal = core.normalize.normalization(points, "similarity")
+    unit = (points - normal[:3, 3]) / normal[0, 0]
+    budget = max(args.settings["seed_budget_factor"] * float(fig["seconds"]),
+                 args.settings["seed_budget_min"])
+    seed_run = time_to_quality_seed(core, seed_baseline, unit, normal, target_tri, level,
+                                    budget, float(fig["seconds"]), args)
+    res["ttq_seed"] = seed_run["checks"]
+    res["seed_budget"] = budget
+    if seed_run.get("at_our_time") is not None:
+        sverts, sfaces, iterations = seed_run["at_our_time"]
         with PeakRSS() as mem:
-            t0 = time.perf_counter()
-            run = seed_baseline.fit_for(unit, budget)
-            sphere, sfaces = core.icosphere(level)
-            sverts = center + scale * run.surface(sphere)
-            secs = time.perf_counter() - t0
-        res["rows"].append(metrics_row(core, f"Seed config ({len(run.history)} it. in our time)",
-                                       sverts, sfaces, target_tri, samples, secs, mem, data,
-                                       iterations=len(run.history)))
-        res["seed_quality"] = {"iterations": len(run.history), "budget_seconds": budget,
-                               "history": [h[:2] for h in run.history]}
+            pass
+        res["rows"].append(metrics_row(core, f"Seed config ({iterations} it. in our time)",
+                                       sverts, sfaces, target_tri, samples, float(fig["seconds"]),
+                                       mem, data, iterations=iterations))
+        res["seed_quality"] = {"iterations": iterations, "history": seed_run["history"]}
 
     # 3. Shrinkwrap on an icosphere with our output's vertex count.
     sw_center, radius = shrinkwrap.enclosing_sphere(target_tri[0])
@@ -347,6 +346,108 @@ def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
     return res
 
 
+# -- time to quality ----------------------------------------------------------------------------
+def _f1(core, verts, faces, target_tri, samples):
+    m = core.metrics.surface_metrics(verts, faces, target_tri[0], target_tri[1], samples=samples,
+                                     thresholds=(0.01,))
+    return m["fscore@0.01"]
+
+
+def time_to_quality_ours(core, points, settings, target_tri, level, args):
+    """core.fit at `settings`, its output (level `level`, no untangling) measured every
+    `ttq_every` seconds of fit time: {"checks": [(seconds, F@1%)], "stamps", "losses"}."""
+    every, samples = args.settings["ttq_every"], args.settings["ttq_samples"]
+    paused = [0.0]
+    start = time.perf_counter()
+    stamps, losses, checks = [], [], []
+
+    def fit_time():
+        return time.perf_counter() - start - paused[0]
+
+    def progress(iteration, loss):
+        stamps.append(fit_time())
+        losses.append(loss)
+
+    def snapshot(model):
+        now = fit_time()
+        if checks and now - checks[-1][0] < every:
+            return
+        t0 = time.perf_counter()
+        verts, faces = model.surface(level)
+        checks.append((now, _f1(core, verts, faces, target_tri, samples)))
+        paused[0] += time.perf_counter() - t0
+    model = core.fit(points, settings, progress=progress, snapshot=snapshot, snapshot_every=10)
+    verts, faces = model.surface(level)
+    checks.append((fit_time(), _f1(core, verts, faces, target_tri, samples)))
+    return {"checks": checks, "stamps": stamps, "losses": losses}
+
+
+def time_to_quality_seed(core, seed_baseline, unit, normal, target_tri, level, budget,
+                         our_seconds, args):
+    """The seed configuration trained for `budget` seconds, measured every `ttq_every` × 2
+    seconds of training time; also its surface at `our_seconds`."""
+    every, samples = 2 * args.settings["ttq_every"], args.settings["ttq_samples"]
+    run = seed_baseline.SeedFit(unit)
+    sphere, faces = core.icosphere(level)
+    checks, trained, at_ours = [], 0.0, None
+    next_check = every
+    while trained < budget:
+        seconds, _ = run.step()
+        trained += seconds
+        if trained >= our_seconds and at_ours is None:
+            verts = run.surface(sphere) @ normal[:3, :3].T + normal[:3, 3]
+            at_ours = (verts, faces, len(run.history))
+        if trained >= next_check or trained >= budget:
+            verts = run.surface(sphere) @ normal[:3, :3].T + normal[:3, 3]
+            checks.append((trained, _f1(core, verts, faces, target_tri, samples)))
+            next_check = trained + every
+    return {"checks": checks, "at_our_time": at_ours, "history": [h[:2] for h in run.history]}
+
+
+def first_reach(checks, goal):
+    """Seconds of the first check at or above `goal`, else None."""
+    return next((t for t, f in checks if f >= goal), None)
+
+
+# -- ablation ---------------------------------------------------------------------------------
+ABLATIONS = {
+    "default": {},
+    "no feature grids (MLP on [x, t] only)": {"grid_sizes": ()},
+    "no true ODE (fixed 2-step grid, output on it)": {"time_jitter": 0.0, "steps": 2},
+    "no Jacobian term": {"jacobian_weight": 0.0},
+    "similarity normalisation (one scale)": {"normalization": "similarity"},
+    "no untangle": {"untangle": False},
+}
+
+
+def ablation_study(nm, args, out_dir):
+    """Each ingredient switched off in turn, through core.run_fit with Blender's check."""
+    core, data = nm.core, nm.blender.data
+    rows = []
+    for name, path in targets(args):
+        if name.lower() not in args.settings["ablation_targets"]:
+            continue
+        target = load_target(name, path)
+        tri = data.evaluated_triangles(bpy.context, target)
+        for label, change in ABLATIONS.items():
+            settings = core.user_settings(**{**args.overrides, **change})
+            points = core.sample_surface(tri[0], tri[1], settings.target_samples, settings.seed)
+            t0 = time.perf_counter()
+            result = core.run_fit(points, settings, find=data.self_intersecting_faces_bvh)
+            seconds = time.perf_counter() - t0
+            world = result.model.to_target(result.verts)
+            m = core.metrics.surface_metrics(world, result.faces, tri[0], tri[1],
+                                             samples=args.settings["metric_samples"],
+                                             thresholds=THRESHOLDS)
+            rows.append({"target": name, "variant": label, "seconds": seconds,
+                         "self_intersections": data.count_self_intersections_bvh(world, result.faces),
+                         **m})
+            print(f"ablation {name} / {label}: F@0.5% {m['fscore@0.005']:.3f} F@1% "
+                  f"{m['fscore@0.01']:.3f} self-int {rows[-1]['self_intersections']} "
+                  f"{seconds:.1f} s", flush=True)
+    return rows
+
+
 # -- scale ------------------------------------------------------------------------------------
 def scale_study(core, args):
     """Sampling time vs triangle count, and fit-loop time on a small and a huge target."""
@@ -362,7 +463,7 @@ def scale_study(core, args):
         row = {"level": level, "triangles": len(faces), "vertices": len(verts),
                "sample_seconds": float(np.median(times))}
         if level in args.settings["scale_fit_levels"]:
-            s = core.FitSettings(iterations=args.settings["scale_fit_iterations"], warm_start=0)
+            s = core.user_settings(iterations=args.settings["scale_fit_iterations"], warm_start=0)
             _, stamps, _ = timed_fit(core, pts, s)
             row["fit_seconds_per_iteration"] = per_iteration(stamps, first=2)
             row["fit_iterations"] = s.iterations
@@ -424,6 +525,12 @@ def run(args, out_dir):
             res["error"] = f"{type(exc).__name__}: {exc}"
         results["our_settings"] = res.pop("our_settings", results["our_settings"])
         results["targets"].append(res)
+    if not args.no_ablation:
+        try:
+            results["ablation"] = ablation_study(nm, args, out_dir)
+        except Exception as exc:
+            traceback.print_exc()
+            results["ablation_error"] = f"{type(exc).__name__}: {exc}"
     try:
         results["scale"] = scale_study(nm.core, args)
     except Exception as exc:

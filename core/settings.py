@@ -54,7 +54,7 @@ class FitSettings:
     width: int = 64                # hidden width of the velocity field's MLP
     depth: int = 2                 # residual layers of that MLP
     method: str = "rk4"            # torchdiffeq method, a key of SOLVERS
-    steps: int = 8                 # solver steps from t=0 to t=1 for every output
+    steps: int = 16                # solver steps from t=0 to t=1 for every output
     train_steps: int = 2           # solver steps per training iteration (at jittered times)
     time_jitter: float = 0.2       # training's inner time nodes move by up to this (0: fixed grid)
     adjoint: bool = False          # adjoint backprop (less memory, slower)

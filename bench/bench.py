@@ -12,6 +12,7 @@ Writes results.md, results.json, chamfer_vs_time.png and render_<target>.png to 
 import argparse
 import datetime
 import importlib
+import json
 import os
 import pathlib
 import platform
@@ -48,7 +49,11 @@ def parse_args(argv=None):
     p.add_argument("--seed-quality", action="store_true",
                    help="kept for old command lines: the seed configuration is always trained "
                         "(time to quality, and its surface at our fit time)")
-    p.add_argument("--no-ablation", action="store_true", help="skip the ablation table")
+    p.add_argument("--no-ablation", action="store_true",
+                   help="skip the ablation (the report still includes OUT/ablation.json)")
+    p.add_argument("--ablation-only", action="store_true",
+                   help="run only the ablation and write OUT/ablation.json (a second process "
+                        "can run it beside the main benchmark)")
     p.add_argument("--out", default=str(ROOT / "out" / "bench"))
     args = p.parse_args(argv)
     q = args.quick
@@ -56,9 +61,11 @@ def parse_args(argv=None):
         "metric_samples": 20_000 if q else 100_000,
         "ttq_every": 1.0 if q else 3.0,        # seconds of fit time between quality checks
         "ttq_samples": 10_000 if q else 30_000,  # samples per surface in those checks
-        "seed_budget_factor": 2.0,             # the seed trains up to this × our fit time
-        "seed_budget_min": 10.0 if q else 60.0,
+        "seed_budget_factor": 1.5,             # the seed trains up to this × our fit time
+        "seed_budget_min": 10.0 if q else 30.0,
         "ablation_targets": ("suzanne",) if q else ("suzanne", "cow"),
+        "ablation_iterations": 20 if q else 400,  # every variant, the default included
+        "ttq_targets": ("suzanne",) if q else ("suzanne", "cow"),
         "matmul_n": 1024 if q else 2048,
         "matmul_reps": 3 if q else 5,
         "scale_levels": (5, 8) if q else (5, 6, 7, 8),
@@ -78,7 +85,7 @@ def parse_args(argv=None):
 
 def targets(args):
     """[(name, path or None)]: Suzanne, the shared models, then the command-line files."""
-    found = [("suzanne", None)]
+    found = [("suzanne", None), ("suzanne_moved", MOVED)]
     paths = sorted(SHARED_MODELS.glob("*.obj")) if SHARED_MODELS.is_dir() else []
     paths += [pathlib.Path(m) for m in args.models]
     seen = set()
@@ -101,6 +108,7 @@ def targets(args):
     return found
 
 
+MOVED = "moved"  # Suzanne moved, rotated (0.3, 0.5, 0.1 rad) and scaled (2, 1, 0.5)
 THRESHOLDS = (0.005, 0.01, 0.02)  # F-score thresholds, fractions of the bounding-box diagonal
 
 
@@ -196,9 +204,12 @@ def speed_figures(core, settings, seconds_per_iteration, peak_gflops):
 def load_target(name, path):
     """Fresh empty file with the target in it; returns the object (named `name`)."""
     bpy.ops.wm.read_homefile(use_empty=True)
-    if path is None:
+    if path is None or path == MOVED:
         bpy.ops.mesh.primitive_monkey_add()
         obj = bpy.context.active_object
+        if path == MOVED:
+            obj.location, obj.rotation_euler, obj.scale = (3, -1, 2), (0.3, 0.5, 0.1), (2, 1, 0.5)
+            bpy.context.view_layer.update()
     else:
         if not pathlib.Path(path).is_file():
             raise FileNotFoundError(f"{path} does not exist")
@@ -285,6 +296,9 @@ def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
         "depth", "method", "steps", "train_steps", "learning_rate", "warm_start", "resolution",
         "seed")}
     res["speed_default"] = None
+    if name.lower() not in args.settings["ttq_targets"]:
+        return bench_shrinkwrap_and_render(res, name, target, morph, target_tri, level, args,
+                                           core, data, samples, out_dir)
     ttq = time_to_quality_ours(core, points, settings, target_tri, level, args)
     res["curve"] = {"seconds": ttq["stamps"], "losses": ttq["losses"],
                     "warm_start": settings.warm_start,
@@ -311,7 +325,14 @@ def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
                                        sverts, sfaces, target_tri, samples, float(fig["seconds"]),
                                        mem, data, iterations=iterations))
         res["seed_quality"] = {"iterations": iterations, "history": seed_run["history"]}
+    return bench_shrinkwrap_and_render(res, name, target, morph, target_tri, level, args, core,
+                                       data, samples, out_dir)
 
+
+def bench_shrinkwrap_and_render(res, name, target, morph, target_tri, level, args, core, data,
+                                samples, out_dir):
+    """Shrinkwrap's three modes at our vertex count, then the side-by-side render."""
+    ctx = bpy.context
     # 3. Shrinkwrap on an icosphere with our output's vertex count.
     sw_center, radius = shrinkwrap.enclosing_sphere(target_tri[0])
     wrapped = {}
@@ -430,7 +451,8 @@ def ablation_study(nm, args, out_dir):
         target = load_target(name, path)
         tri = data.evaluated_triangles(bpy.context, target)
         for label, change in ABLATIONS.items():
-            settings = core.user_settings(**{**args.overrides, **change})
+            settings = core.user_settings(**{**args.overrides, **change,
+                                             "iterations": args.settings["ablation_iterations"]})
             points = core.sample_surface(tri[0], tri[1], settings.target_samples, settings.seed)
             t0 = time.perf_counter()
             result = core.run_fit(points, settings, find=data.self_intersecting_faces_bvh)
@@ -531,6 +553,8 @@ def run(args, out_dir):
         except Exception as exc:
             traceback.print_exc()
             results["ablation_error"] = f"{type(exc).__name__}: {exc}"
+    elif (out_dir / "ablation.json").is_file():
+        results["ablation"] = json.loads((out_dir / "ablation.json").read_text())
     try:
         results["scale"] = scale_study(nm.core, args)
     except Exception as exc:
@@ -547,6 +571,14 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     zip_path = extension.build(tempfile.mkdtemp(prefix="neural_morph_dist_"))[0]
     extension.install(zip_path)
+    if args.ablation_only:
+        try:
+            rows = ablation_study(importlib.import_module(extension.MODULE), args, out_dir)
+        finally:
+            extension.disable()
+        (out_dir / "ablation.json").write_text(json.dumps(report._jsonable(rows), indent=1))
+        print(report.ablation_table({"ablation": rows}))
+        return 0
     try:
         results = run(args, out_dir)
     finally:

@@ -49,8 +49,14 @@ def parse_args(argv=None):
     p.add_argument("--seed-quality", action="store_true",
                    help="kept for old command lines: the seed configuration is always trained "
                         "(time to quality, and its surface at our fit time)")
+    p.add_argument("--ttq", default="suzanne,cow",
+                   help="comma-separated targets that get the time-to-quality runs (ours and "
+                        "the seed configuration)")
     p.add_argument("--no-ablation", action="store_true",
                    help="skip the ablation (the report still includes OUT/ablation.json)")
+    p.add_argument("--timing-only", type=int, default=0, metavar="N",
+                   help="only time the operator at its defaults, N runs per target, and write "
+                        "OUT/timing.json (for a quiet machine)")
     p.add_argument("--ablation-only", action="store_true",
                    help="run only the ablation and write OUT/ablation.json (a second process "
                         "can run it beside the main benchmark)")
@@ -65,7 +71,8 @@ def parse_args(argv=None):
         "seed_budget_min": 10.0 if q else 30.0,
         "ablation_targets": ("suzanne",) if q else ("suzanne", "cow"),
         "ablation_iterations": 20 if q else 400,  # every variant, the default included
-        "ttq_targets": ("suzanne",) if q else ("suzanne", "cow"),
+        "ttq_targets": tuple(n.strip().lower() for n in args.ttq.split(",") if n.strip()),
+        "seed_budget_max": 60.0 if q else 300.0,
         "matmul_n": 1024 if q else 2048,
         "matmul_reps": 3 if q else 5,
         "scale_levels": (5, 8) if q else (5, 6, 7, 8),
@@ -311,8 +318,8 @@ def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
     # 3. The seed's configuration, trained in the same process with its own evaluations.
     normal = core.normalize.normalization(points, "similarity")
     unit = (points - normal[:3, 3]) / normal[0, 0]
-    budget = max(args.settings["seed_budget_factor"] * float(fig["seconds"]),
-                 args.settings["seed_budget_min"])
+    budget = min(max(args.settings["seed_budget_factor"] * float(fig["seconds"]),
+                     args.settings["seed_budget_min"]), args.settings["seed_budget_max"])
     seed_run = time_to_quality_seed(core, seed_baseline, unit, normal, target_tri, level,
                                     budget, float(fig["seconds"]), args)
     res["ttq_seed"] = seed_run["checks"]
@@ -437,7 +444,6 @@ ABLATIONS = {
     "no true ODE (fixed 2-step grid, output on it)": {"time_jitter": 0.0, "steps": 2},
     "no Jacobian term": {"jacobian_weight": 0.0},
     "similarity normalisation (one scale)": {"normalization": "similarity"},
-    "no untangle": {"untangle": False},
 }
 
 
@@ -458,15 +464,40 @@ def ablation_study(nm, args, out_dir):
             result = core.run_fit(points, settings, find=data.self_intersecting_faces_bvh)
             seconds = time.perf_counter() - t0
             world = result.model.to_target(result.verts)
+            result.model.settings.untangle = False  # the raw output, before untangling
+            raw = core.output_mesh(result.model, settings.resolution,
+                                   data.self_intersecting_faces_bvh)[3]
             m = core.metrics.surface_metrics(world, result.faces, tri[0], tri[1],
                                              samples=args.settings["metric_samples"],
                                              thresholds=THRESHOLDS)
             rows.append({"target": name, "variant": label, "seconds": seconds,
+                         "raw_self_intersections": int(raw),
                          "self_intersections": data.count_self_intersections_bvh(world, result.faces),
                          **m})
             print(f"ablation {name} / {label}: F@0.5% {m['fscore@0.005']:.3f} F@1% "
-                  f"{m['fscore@0.01']:.3f} self-int {rows[-1]['self_intersections']} "
+                  f"{m['fscore@0.01']:.3f} self-int {rows[-1]['self_intersections']} raw {raw} "
                   f"{seconds:.1f} s", flush=True)
+    return rows
+
+
+# -- timing -----------------------------------------------------------------------------------
+def timing_study(nm, args):
+    """The operator at its defaults, `--timing-only` runs per target: wall seconds of the
+    whole call (sampling, fit, output check and writing the object) and its figures."""
+    data = nm.blender.data
+    rows = []
+    for name, path in targets(args):
+        runs = []
+        for _ in range(args.timing_only):
+            target = load_target(name, path)
+            t0 = time.perf_counter()
+            status = bpy.ops.neural_morph.fit(target=target.name, **args.overrides)
+            runs.append(time.perf_counter() - t0)
+            fig = data.figures_of(bpy.context.active_object)
+            print(f"timing {name}: {runs[-1]:.1f} s {status}", flush=True)
+        rows.append({"target": name, "seconds": runs, "median": float(np.median(runs)),
+                     "self_intersections": int(fig["self_intersections"]),
+                     "iterations": int(fig["iterations"])})
     return rows
 
 
@@ -571,6 +602,14 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     zip_path = extension.build(tempfile.mkdtemp(prefix="neural_morph_dist_"))[0]
     extension.install(zip_path)
+    if args.timing_only:
+        try:
+            rows = timing_study(importlib.import_module(extension.MODULE), args)
+        finally:
+            extension.disable()
+        (out_dir / "timing.json").write_text(json.dumps(report._jsonable(rows), indent=1))
+        print(report.timing_table({"timing": rows}))
+        return 0
     if args.ablation_only:
         try:
             rows = ablation_study(importlib.import_module(extension.MODULE), args, out_dir)

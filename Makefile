@@ -6,11 +6,11 @@ READY := $(VENV)/.ready
 CHECK_READY := $(VENV)/.check-ready
 MODELS ?=
 
-.PHONY: venv demo test check test-core test-blender bench strip extension clean
+.PHONY: venv demo test check test-core test-blender test-matrix bench strip extension clean
 
 venv: $(READY)
 
-$(READY): requirements.txt
+$(READY): requirements.txt requirements-base.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -28,12 +28,34 @@ demo: venv
 check: $(CHECK_READY)
 	$(PY) -m mypy
 
-# core in plain Python (no bpy), then everything that needs bpy
-test-core: venv
-	$(PY) -m pytest -q tests/core
+# Blender versions: 4.5 LTS is the default .venv; `BLENDER=4.2` (or 5.0) uses its own
+# .venv-4.2, pinned by requirements-blender-4.2.txt and created on first use.
+DEFAULT_BLENDER := 4.5
+MATRIX ?= 4.2 4.5 5.0
+BLENDER ?= $(DEFAULT_BLENDER)
+BVENV := $(if $(filter $(DEFAULT_BLENDER),$(BLENDER)),$(VENV),.venv-$(BLENDER))
 
-test-blender: venv
-	$(PY) -m pytest -q tests/blender
+# core in plain Python (no bpy), then everything that needs bpy (`make test-blender
+# BLENDER=4.2` runs the bpy tests in Blender 4.2)
+test-core: $(BVENV)/.ready
+	$(BVENV)/bin/python -m pytest -q tests/core
+
+test-blender: $(BVENV)/.ready
+	$(BVENV)/bin/python -m pytest -q tests/blender
+
+.venv-%/.ready: requirements-blender-%.txt requirements-base.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-blender-$*.txt
+	touch $@
+
+# core and bpy tests on every version in MATRIX; fails if any version failed
+test-matrix:
+	@failed=""; for v in $(MATRIX); do \
+		echo "== Blender $$v"; \
+		$(MAKE) --no-print-directory test-core test-blender BLENDER=$$v || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-matrix: failed on Blender$$failed"; exit 1; fi
 
 test: check test-core test-blender
 

@@ -4,6 +4,7 @@ import bpy
 from .. import api
 from ..blender import deps, jobs
 from ..blender.data import FLOW_KEY, PREFIX, figures_of
+from . import presets
 from .preferences import draw_dependencies
 
 FIGURE_LABELS = (
@@ -27,6 +28,7 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
             return
         settings = context.scene.neural_morph
         layout.prop(settings, "target")
+        presets.draw_menu(layout)
         col = layout.column(align=True)
         for name in ("iterations", "resolution", "points", "learning_rate", "steps", "seed"):
             col.prop(settings, name)

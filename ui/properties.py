@@ -14,15 +14,22 @@ def _is_morph(self, obj):
     return obj.type == 'MESH' and FLOW_KEY in obj.keys()
 
 
+def _poll(function):
+    """`poll=function` where Blender survives it: bpy 4.2 crashes when it quits after a
+    PointerProperty with a Python poll was unregistered (seen with 4.2.23, not with 4.5 or
+    5.0). On 4.2 the pickers list every object and the operators refuse wrong ones."""
+    return {"poll": function} if bpy.app.version >= (4, 5, 0) else {}
+
+
 class NeuralMorphSettings(bpy.types.PropertyGroup):
     __annotations__ = {
         "target": PointerProperty(
-            name="Target", type=bpy.types.Object, poll=_is_mesh,
+            name="Target", type=bpy.types.Object, **_poll(_is_mesh),
             description="Mesh to fit; empty means the active object"),
         **fit_properties(),
-        "morph_source": PointerProperty(name="From", type=bpy.types.Object, poll=_is_morph,
+        "morph_source": PointerProperty(name="From", type=bpy.types.Object, **_poll(_is_morph),
                                         description="Morph object to start from"),
-        "morph_target": PointerProperty(name="To", type=bpy.types.Object, poll=_is_morph,
+        "morph_target": PointerProperty(name="To", type=bpy.types.Object, **_poll(_is_morph),
                                         description="Morph object to end at"),
         "keys": keys_property("Shape keys along the morph, both ends included"),
         "remesh_level": level_property("Level", hard=True, description="Icosphere level for Remesh"),

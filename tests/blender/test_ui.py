@@ -32,6 +32,9 @@ class Recorder:
     def progress(self, factor=0.0, text="", **kwargs):
         self.log.append(("progress", text))
 
+    def menu(self, idname, **kwargs):
+        self.log.append(("menu", idname))
+
     def operator(self, idname, **kwargs):
         self.log.append(("operator", idname))
         return types.SimpleNamespace()

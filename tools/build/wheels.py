@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 from extension import ROOT, run_tool
+from winpaths import shorten_wheel
 
 REQUIREMENTS = ["torch==2.13.0", "torchdiffeq==0.2.5", "scipy==1.15.3"]
 # Blender platform -> pip --platform tags (CPython 3.11, the Python of Blender 4.2-4.5).
@@ -52,14 +53,16 @@ def stage(platform_wheels, stage_dir):
     """Copy the source to stage_dir with wheels/ and a manifest listing them."""
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
-    ignore = shutil.ignore_patterns(".git", ".venv", "out", "dist", "build", "__pycache__",
+    ignore = shutil.ignore_patterns(".git", ".venv", ".venv-*", "out", "dist", "build", "__pycache__",
                                     "*.zip", ".pytest_cache")
     shutil.copytree(ROOT, stage_dir, ignore=ignore)
     wheel_dir = stage_dir / "wheels"
     wheel_dir.mkdir()
     names = []
-    for wheels in platform_wheels.values():
+    for platform, wheels in platform_wheels.items():
         for wheel in wheels:
+            # license files too deep for Windows' 260-character paths get short names
+            wheel = shorten_wheel(wheel, stage_dir.parent / "short" / platform)
             shutil.copy2(wheel, wheel_dir / wheel.name)
             names.append(f"./wheels/{wheel.name}")
     manifest = (stage_dir / "blender_manifest.toml").read_text()

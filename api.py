@@ -11,6 +11,8 @@ installed::
     flow = nm.fit_points(points)                      # (N, 3) numpy array -> FittedFlow
 
 Object functions take an object or its name and work in the object's world space.
+Every function raises ValueError with a sentence for bad input (the same sentences the
+operators report, listed in README.md's troubleshooting table).
 """
 import numpy as np
 
@@ -48,8 +50,21 @@ def fit(target, **settings):
     morph object. `settings` are the operator's properties (iterations, resolution, ...)."""
     import bpy
     obj = _object(target)
-    bpy.ops.neural_morph.fit(target=obj.name, **settings)  # type: ignore[attr-defined]  # registered at runtime
+    try:
+        result = bpy.ops.neural_morph.fit(target=obj.name, **settings)  # type: ignore[attr-defined]  # registered at runtime
+    except (RuntimeError, TypeError) as exc:  # the operator's error report, or a bad setting
+        raise ValueError(_sentence(exc)) from None
+    if result != {'FINISHED'}:
+        raise ValueError("The fit was cancelled; nothing was created.")
     return bpy.context.view_layer.objects.active
+
+
+def _sentence(exc):
+    """The message of an operator's RuntimeError without Blender's "Error: " prefixes."""
+    text = str(exc).strip()
+    while text.startswith("Error: "):
+        text = text[len("Error: "):].strip()
+    return text
 
 
 def fit_points(target_points, /, progress=None, **settings):
@@ -57,7 +72,8 @@ def fit_points(target_points, /, progress=None, **settings):
 
     `settings` are the operator's settings (iterations, resolution, points, learning_rate,
     steps, seed, device) or any other core.FitSettings field; what is not given is derived
-    exactly as for the operator (core.user_settings). ValueError with a sentence."""
+    exactly as for the operator (core.user_settings). ValueError with a sentence (also for
+    fewer than 16 points, a negative seed or a fit that diverges)."""
     return core.fit(np.asarray(target_points, dtype=np.float64), core.user_settings(**settings),
                     progress)
 

@@ -50,6 +50,9 @@ def fit(target, **settings):
     morph object. `settings` are the operator's properties (iterations, resolution, ...)."""
     import bpy
     obj = _object(target)
+    unknown = sorted(set(settings) - set(_settings.USER_SETTINGS) - {"continue_fit", "source"})
+    if unknown:
+        raise ValueError(f"Unknown fit setting(s): {', '.join(unknown)}.")
     try:
         result = bpy.ops.neural_morph.fit(target=obj.name, **settings)  # type: ignore[attr-defined]  # registered at runtime
     except (RuntimeError, TypeError) as exc:  # the operator's error report, or a bad setting

@@ -219,6 +219,8 @@ def test_api_errors_are_value_errors_with_the_operators_sentences(morph):
     before = counts()
     with pytest.raises(ValueError, match=r"^Iterations must be between"):
         nm.fit(SOURCE, iterations=0)
+    with pytest.raises(ValueError, match=r"^Unknown fit setting\(s\): iteration\."):
+        nm.fit(SOURCE, iteration=10)
     with pytest.raises(ValueError, match="No object named 'Missing' exists"):
         nm.fit("Missing")
     with pytest.raises(ValueError, match="holds no fitted flow"):

@@ -69,8 +69,11 @@ def evaluated_triangles(context, obj):
     if not obj_eval.is_evaluated:
         raise InputError(f"'{obj.name}' is disabled in viewports, so Blender does not evaluate its "
                          "modifiers: enable it in viewports (the screen icon) first.")
-    if any(inst.is_instance and inst.parent is not None and inst.parent.original == obj
-           for inst in depsgraph.object_instances):
+    # A mesh object's instances (Geometry Nodes, instancing) are not in to_mesh(). A curve,
+    # text or metaball lists its own evaluated mesh as an instance, so only meshes count.
+    if obj.type == 'MESH' and any(inst.is_instance and inst.parent is not None
+                                  and inst.parent.original == obj
+                                  for inst in depsgraph.object_instances):
         raise InputError(f"'{obj.name}' has instances, which Neural Morph cannot fit: add a Realize "
                          "Instances node at the end of its Geometry Nodes (or make the instances real).")
     mesh = obj_eval.to_mesh()

@@ -4,6 +4,10 @@
 A new bad-input check on Blender data goes here: raise InputError with a sentence, and
 add the sentence to README.md's troubleshooting table (a test checks).
 """
+import contextlib
+import hashlib
+import json
+
 import bpy
 import numpy as np
 from mathutils import Matrix
@@ -15,6 +19,8 @@ from . import deps, prefs
 FLOW_KEY = "_neural_morph_flow"  # leading underscore: hidden from the Custom Properties panel
 PREFIX = "neural_morph_"
 ANIMATION_KEY = PREFIX + "animation"  # JSON of the last animate() call, for rebuilds
+SOURCES_KEY = "_neural_morph_sources"  # JSON list of the names of the objects a morph was fitted to
+WRITTEN_KEY = "_neural_morph_written"  # fingerprint of the mesh and shape keys Neural Morph wrote
 
 
 class InputError(Exception):
@@ -55,12 +61,29 @@ def evaluated_triangles(context, obj):
     if obj.type not in SURFACE_TYPES:
         raise InputError(f"'{obj.name}' is a{'n' if obj.type[0] in 'AEIOU' else ''} "
                          f"{obj.type.lower()}, not a mesh: choose a mesh object.")
+    if not in_view_layer(context, obj):
+        raise InputError(f"'{obj.name}' is not in the view layer (its collection is excluded, or it is "
+                         "in no collection of this scene): include it, so Blender evaluates it.")
     depsgraph = context.evaluated_depsgraph_get()
     obj_eval = obj.evaluated_get(depsgraph)
+    if not obj_eval.is_evaluated:
+        raise InputError(f"'{obj.name}' is disabled in viewports, so Blender does not evaluate its "
+                         "modifiers: enable it in viewports (the screen icon) first.")
+    # A mesh object's instances (Geometry Nodes, instancing) are not in to_mesh(). A curve,
+    # text or metaball lists its own evaluated mesh as an instance, so only meshes count.
+    if obj.type == 'MESH' and any(inst.is_instance and inst.parent is not None
+                                  and inst.parent.original == obj
+                                  for inst in depsgraph.object_instances):
+        raise InputError(f"'{obj.name}' has instances, which Neural Morph cannot fit: add a Realize "
+                         "Instances node at the end of its Geometry Nodes (or make the instances real).")
     mesh = obj_eval.to_mesh()
     try:
         mesh.calc_loop_triangles()
         n_verts, n_tris = len(mesh.vertices), len(mesh.loop_triangles)
+        if n_verts == 0 and obj.type == 'META':
+            raise InputError(f"'{obj.name}' is a metaball with no surface of its own: fit the family's "
+                             "base metaball (the one named without a number suffix), or raise the "
+                             "elements' Radius.")
         if n_verts == 0 and obj.type != 'MESH':
             raise InputError(f"'{obj.name}' has no surface geometry: give it Extrude, Bevel Depth or Fill.")
         if n_verts == 0:
@@ -83,6 +106,86 @@ def evaluated_triangles(context, obj):
     if not np.isfinite(world).all():
         raise InputError(f"'{obj.name}' has a non-finite transform.")
     return world, tris.reshape(-1, 3).astype(np.int64)
+
+
+def in_view_layer(context, obj):
+    """Whether `obj` is in the current view layer (so the depsgraph evaluates it)."""
+    return any(other == obj for other in context.view_layer.objects)
+
+
+def check_editable(obj):
+    """InputError unless Neural Morph may write to `obj` and its mesh: linked data and
+    library overrides are read-only to us (writing a linked mesh crashes Blender, and an
+    override does not save geometry)."""
+    if obj.library is not None:
+        raise InputError(f"'{obj.name}' is linked from a library, so Neural Morph cannot change it: "
+                         "make it local first (Object > Relations > Make Local).")
+    if obj.override_library is not None and (obj.override_library.is_system_override
+                                             or not obj.is_editable):
+        raise InputError(f"'{obj.name}' is a library override that is not editable: make the override "
+                         "editable (Outliner > Library Override > Make Editable), or make it local.")
+    mesh = obj.data
+    if mesh is not None and (mesh.library is not None or mesh.override_library is not None):
+        raise InputError(f"'{obj.name}' uses a mesh from a library (linked or overridden), which "
+                         "Neural Morph cannot change: make the mesh local first (Object > Relations "
+                         "> Make Local > Selected Objects and Data).")
+
+
+def check_single_user(obj):
+    """InputError when the object's mesh is shared: writing it would change other objects."""
+    if obj.data.users > 1:
+        raise InputError(
+            f"'{obj.name}' shares its mesh with {obj.data.users - 1} other user(s): "
+            "make it single-user first (Object > Relations > Make Single User).")
+
+
+def to_object_mode(context):
+    """Leave Edit Mode (or any other mode) on the active object before the selection or the
+    active object changes, so no object is left in a half state."""
+    active = context.view_layer.objects.active
+    if active is not None and active.mode != 'OBJECT':
+        with context.temp_override(active_object=active, object=active):
+            bpy.ops.object.mode_set(mode='OBJECT')
+
+
+@contextlib.contextmanager
+def object_mode(context, obj):
+    """Leave Edit Mode (or any other mode) on `obj` while it is read and written, so edits
+    are flushed to the mesh and mesh writes are allowed, then come back to that mode."""
+    mode = obj.mode
+    if mode == 'OBJECT':
+        yield
+        return
+    with context.temp_override(active_object=obj, object=obj):
+        bpy.ops.object.mode_set(mode='OBJECT')
+    try:
+        yield
+    finally:
+        if context.view_layer.objects.active == obj or in_view_layer(context, obj):
+            with context.temp_override(active_object=obj, object=obj):
+                bpy.ops.object.mode_set(mode=mode)
+
+
+def fingerprint(obj):
+    """A hash of the mesh's vertex positions and shape keys: what Neural Morph last wrote."""
+    digest = hashlib.sha1(mesh_vertices(obj.data).astype(np.float32).tobytes())
+    if obj.data.shape_keys is not None:
+        for kb in obj.data.shape_keys.key_blocks:
+            co = np.empty(len(kb.data) * 3, dtype=np.float32)
+            kb.data.foreach_get("co", co)
+            digest.update(kb.name.encode() + co.tobytes())
+    return digest.hexdigest()
+
+
+def mark_written(obj):
+    """Remember what Neural Morph wrote, so later hand edits can be told apart."""
+    obj[WRITTEN_KEY] = fingerprint(obj)
+
+
+def edited_by_hand(obj):
+    """Whether the mesh or its shape keys changed since Neural Morph last wrote them."""
+    stored = obj.get(WRITTEN_KEY)
+    return stored is not None and str(stored) != fingerprint(obj)
 
 
 def matrix(array):
@@ -155,12 +258,24 @@ def count_self_intersections_bvh(verts, faces):
 
 
 def output_collection(context, target):
-    """The target's first editable (non-library) collection, else the active collection."""
+    """The target's first editable (non-library) collection in the view layer, else the
+    active collection, else the scene's: a new object is always editable and selectable."""
+    included = _included_collections(context.view_layer.layer_collection)
     for coll in target.users_collection:
-        if coll.library is None:
+        if coll.library is None and coll in included:
             return coll
     coll = context.collection
-    return coll if coll is not None and coll.library is None else context.scene.collection
+    return coll if coll is not None and coll.library is None and coll in included else context.scene.collection
+
+
+def _included_collections(layer_collection):
+    """Collections of the view layer that are not excluded (the scene collection first)."""
+    if layer_collection.exclude:
+        return []
+    found = [layer_collection.collection]
+    for child in layer_collection.children:
+        found += _included_collections(child)
+    return found
 
 
 def store_flow(obj, model_or_json):
@@ -201,7 +316,41 @@ class FitRequest:
         self.init, self.morph = init, morph
         self.target_name = target.name
         self.morph_name = morph.name if morph is not None else None
-        self.source = target.name
+        self.sources = [target.name]
+
+    @property
+    def source(self):
+        return ", ".join(self.sources)
+
+
+def stored_sources(obj):
+    """Names of the objects `obj` was fitted to (SOURCES_KEY; older files: the figure)."""
+    text = obj.get(SOURCES_KEY)
+    if text is not None:
+        try:
+            names = json.loads(str(text))
+            if isinstance(names, list) and all(isinstance(n, str) for n in names):
+                return names
+        except ValueError:
+            pass
+    legacy = str(obj.get(PREFIX + "source", ""))
+    return [legacy] if legacy in bpy.data.objects else legacy.split(", ")
+
+
+def source_objects(obj, source=""):
+    """The objects to fit `obj` (a morph) against: the named `source`, else the stored ones."""
+    if source:
+        found = bpy.data.objects.get(source)
+        if found is None:
+            raise InputError(f"No object named '{source}' exists.")
+        return [found]
+    names = stored_sources(obj)
+    targets = [bpy.data.objects.get(n) for n in names]
+    if None in targets or not names:
+        listed = "', '".join(names)
+        raise InputError(f"The object(s) '{listed}' this morph was fitted to no longer exist: "
+                         "set Source to the object to fit against.")
+    return targets
 
 
 def fit_settings(props, device="cpu"):
@@ -226,17 +375,24 @@ def prepare_fit(context, props):
     target = resolve_target(context, props.target)
     init = morph = None
     targets = [target]
+    source = getattr(props, "source", "")
     if getattr(props, "continue_fit", False):
         morph, init = target, load_flow(target)
+        check_editable(morph)
+        check_single_user(morph)
         if target.data.shape_keys is not None:
             raise InputError(f"'{target.name}' has shape keys: remove them before continuing the fit.")
-        names = str(target.get(PREFIX + "source", "")).split(", ")
-        targets = [bpy.data.objects.get(n) for n in names]
-        if None in targets:
-            raise InputError(f"The object(s) '{', '.join(names)}' this morph was fitted to no longer exist.")
+        targets = source_objects(morph, source)
         target = targets[0]
-    elif not props.target and target.select_get():
-        targets += [o for o in context.selected_objects if o != target and o.type in SURFACE_TYPES]
+    elif FLOW_KEY in target.keys():
+        # Fit on a morph (the panel's default after a fit makes the morph active): refit the
+        # objects it was fitted to, never the morph itself (that fits a fit)
+        targets = source_objects(target, source)
+        target = targets[0]
+    elif not props.target and in_view_layer(context, target) and target.select_get():
+        targets += [o for o in context.selected_objects if o != target and o.type in SURFACE_TYPES
+                    and FLOW_KEY not in o.keys()]
+    to_object_mode(context)  # flush Edit Mode changes of the target; no half state afterwards
     verts, faces = evaluated_triangles_of(context, targets)
     try:
         points = core.sample_surface(verts, faces, settings.target_samples, settings.seed)
@@ -244,26 +400,33 @@ def prepare_fit(context, props):
     except ValueError as exc:
         raise InputError(f"'{target.name}': {exc}") from None
     request = FitRequest(target, points, settings, init, morph)
-    request.source = ", ".join(t.name for t in targets)
+    request.sources = [t.name for t in targets]
     return request
 
 
-def write_fit_result(context, target, result, seconds, morph=None, source=None):
+def write_fit_result(context, target, result, seconds, morph=None, sources=None):
     """Create `<target> Morph` from a core.FitResult, or update `morph` in place for a
-    continued fit; make it active and selected. Returns (object, figures)."""
+    continued fit; make it active and selected. Returns (object, figures).
+
+    The new object is linked last, after its mesh, flow and figures are written, into a
+    collection of the view layer, so a failure leaves nothing behind."""
     model = result.model
     name = f"{target.name} Morph"
     uvs = core.sphere_uvs(result.level)
+    sources = list(sources or [target.name])
+    to_object_mode(context)
     if morph is None:
         obj = bpy.data.objects.new(name, write_mesh(name, result.verts, result.faces, uvs))
         obj.matrix_world = matrix(model.matrix())
-        output_collection(context, target).objects.link(obj)
     else:
         obj = morph
+        check_editable(obj)
+        check_single_user(obj)
         write_mesh(obj.data.name, result.verts, result.faces, uvs, mesh=obj.data)
     store_flow(obj, result.flow_json)
+    obj[SOURCES_KEY] = json.dumps(sources)
     figures = {
-        "source": source or target.name,
+        "source": ", ".join(sources),
         "iterations": model.iterations,
         "seconds": round(seconds, 3),
         "chamfer": result.chamfer,
@@ -273,12 +436,22 @@ def write_fit_result(context, target, result, seconds, morph=None, source=None):
         "seed": model.settings.seed,
     }
     store_figures(obj, figures)
+    mark_written(obj)
+    if morph is None:
+        output_collection(context, target).objects.link(obj)
+    select_only(context, obj)
+    return obj, figures
+
+
+def select_only(context, obj):
+    """Make `obj` the only selected object and the active one (left in Object Mode)."""
+    to_object_mode(context)
     for other in context.view_layer.objects:
         if other.select_get():
             other.select_set(False)
-    obj.select_set(True)
-    context.view_layer.objects.active = obj
-    return obj, figures
+    if in_view_layer(context, obj):
+        obj.select_set(True)
+        context.view_layer.objects.active = obj
 
 
 # -- morph objects and their animation ----------------------------------------------------------

@@ -79,7 +79,7 @@ def finish_job(context, job):
     if target is None or (request.morph_name and morph is None):
         raise data.InputError("An object of the fit was deleted during the fit; nothing was created.")
     return data.write_fit_result(context, target, job.result(), time.perf_counter() - job.started_at,
-                                 morph, request.source)
+                                 morph, request.sources)
 
 
 def cancel_job():

@@ -28,7 +28,7 @@ def fit_properties():
             default=_DEFAULTS.learning_rate, soft_min=S.SOFT_MIN_LEARNING_RATE,
             soft_max=S.SOFT_MAX_LEARNING_RATE, precision=4, step=1, **text("learning_rate")),
         "steps": int_setting("steps", soft_min=S.MIN_STEPS, soft_max=S.SOFT_MAX_STEPS),
-        "seed": int_setting("seed", min=0),
+        "seed": int_setting("seed", soft_min=0),  # the fit refuses < 0, never clamps
     }
 
 
@@ -39,7 +39,8 @@ def object_property():
 
 
 def keys_property(description="Shape keys along the flow, both ends included"):
-    return IntProperty(name="Keys", default=S.DEFAULT_KEYS, min=S.MIN_KEYS, max=S.MAX_KEYS,
+    """Soft limits only: core.settings.check_keys refuses other counts with a message."""
+    return IntProperty(name="Keys", default=S.DEFAULT_KEYS, soft_min=S.MIN_KEYS, soft_max=S.MAX_KEYS,
                        description=description)
 
 

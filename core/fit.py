@@ -16,7 +16,7 @@ from .field import VelocityField
 from .fitted_flow import FittedFlow
 from .icosphere import icosphere
 from .normalize import normalization
-from .settings import FitSettings
+from .settings import MIN_TARGET_POINTS, FitSettings
 from .solvers import integrate
 
 
@@ -48,8 +48,8 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
     """
     settings = (settings or FitSettings()).validate()
     target = np.asarray(target_points, dtype=np.float64)
-    if target.ndim != 2 or target.shape[1] != 3 or len(target) < 4:
-        raise ValueError("Target points must be an (M, 3) array with at least 4 points.")
+    if target.ndim != 2 or target.shape[1] != 3 or len(target) < MIN_TARGET_POINTS:
+        raise ValueError(f"Target points must be an (M, 3) array with at least {MIN_TARGET_POINTS} points.")
     if not np.isfinite(target).all():
         raise ValueError("Target points contain NaN or infinite coordinates.")
     torch.manual_seed(settings.seed)

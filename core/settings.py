@@ -6,6 +6,7 @@ A new user-facing setting: a field on FitSettings, its limits below, a check in
 `FitSettings.validate`, and (for the panel) an entry in USER_SETTINGS.
 """
 import dataclasses
+import numbers
 
 # -- limits (inclusive) -------------------------------------------------------------------
 MIN_ITERATIONS, MAX_ITERATIONS = 1, 100_000
@@ -18,6 +19,8 @@ MIN_STEPS, MAX_STEPS = 1, 256
 MAX_LEARNING_RATE = 1.0          # learning rate must lie in (0, MAX_LEARNING_RATE]
 MIN_LEVEL, MAX_LEVEL = 0, 7      # icosphere levels of an output mesh (7: 163,842 vertices)
 MIN_KEYS, MAX_KEYS = 2, 256      # shape keys made by animate / morph_between
+MAX_SEED = 2**31 - 1             # seeds are 0 .. MAX_SEED (a Blender IntProperty's range)
+MIN_TARGET_POINTS = 16           # fewest target points a fit accepts (its radial profile uses 16)
 MAX_GRIDS, MIN_GRID, MAX_GRID, MAX_CHANNELS = 4, 2, 128, 64  # feature grids of the field
 NORMALIZATIONS = ("affine", "similarity")  # how a target is put into the unit ball
 
@@ -112,6 +115,8 @@ class FitSettings:
             (0 < self.grid_lr_scale <= 100, "The grids' learning-rate scale must be in (0, 100]."),
             (self.jacobian_weight >= 0 and self.lipschitz > 0 and self.jacobian_points >= 1,
              "The Jacobian term needs a weight of at least 0, a positive Lipschitz bound and at least one probe point."),
+            (isinstance(self.seed, numbers.Integral) and 0 <= self.seed <= MAX_SEED,
+             f"Seed must be a whole number between 0 and {MAX_SEED:,}."),
             (self.normalization in NORMALIZATIONS,
              f"Normalization must be one of {', '.join(NORMALIZATIONS)}."),
         ]
@@ -130,6 +135,16 @@ def check_level(level):
     if not MIN_LEVEL <= level <= MAX_LEVEL:
         raise ValueError(LEVEL_MESSAGE)
     return level
+
+
+KEYS_MESSAGE = f"Keys must be between {MIN_KEYS} and {MAX_KEYS} (both ends of the morph are keys)."
+
+
+def check_keys(keys):
+    """Raise ValueError unless `keys` is a shape-key count animate and morph_between accept."""
+    if not MIN_KEYS <= keys <= MAX_KEYS:
+        raise ValueError(KEYS_MESSAGE)
+    return keys
 
 
 def user_settings(**user):

@@ -4,17 +4,38 @@ from typing import TYPE_CHECKING
 
 import bpy
 import numpy as np
+from bpy.props import BoolProperty
 
 from .. import core
 from ..blender import data, props
 from .base import NeuralMorphOperator
 
 
-def animate(obj, model, keys, frame_start, frame_end, ease, reverse):
-    """Shape keys from the sphere (t=0) to the shape (t=1). Returns (worst, bad list)."""
+def check_writable(obj):
+    """What every operator that rewrites a morph's mesh checks first (animate, remesh,
+    continue fit): not linked or a read-only override, and not shared with other objects."""
+    data.check_editable(obj)
+    data.check_single_user(obj)
+
+
+def animate(obj, model, keys, frame_start, frame_end, ease, reverse, replace=True):
+    """Shape keys from the sphere (t=0) to the shape (t=1). Returns (worst, bad list).
+
+    The mesh becomes the flow's shape at t=1 (the Basis). Hand edits made since Neural
+    Morph last wrote the mesh are refused unless `replace`."""
     if frame_end <= frame_start:
         raise data.InputError("End Frame must come after Start Frame.")
+    try:
+        core.settings.check_keys(keys)
+    except ValueError as exc:
+        raise data.InputError(str(exc)) from None
+    check_writable(obj)
     level = data.output_level(obj)
+    if not replace and data.edited_by_hand(obj):
+        raise data.InputError(
+            f"'{obj.name}' was edited since Neural Morph wrote it, and Animate would overwrite the "
+            "edits with the flow's shape: enable Replace Edits to do that, or keep the edits and "
+            "do not animate.")
     times = np.linspace(0.0, 1.0, keys)
     states, faces = core.clean_trajectory(model, level, times, data.self_intersecting_faces_bvh)
     data.clear_animation(obj)
@@ -26,7 +47,13 @@ def animate(obj, model, keys, frame_start, frame_end, ease, reverse):
                                               ease=ease, reverse=reverse))
     worst, bad = core.check_states(states, faces, data.count_self_intersections_bvh)
     obj[data.PREFIX + "animation_self_intersections"] = worst
+    data.mark_written(obj)
     return worst, bad
+
+
+def animation_names(keys):
+    """Names of the shape key blocks animate() makes for `keys` keys (Basis first)."""
+    return ["Basis", *(f"t={t:.3f}" for t in np.linspace(0.0, 1.0, keys))]
 
 
 class NEURALMORPH_OT_animate(NeuralMorphOperator, bpy.types.Operator):
@@ -37,6 +64,10 @@ class NEURALMORPH_OT_animate(NeuralMorphOperator, bpy.types.Operator):
     __annotations__ = {
         "object": props.object_property(),
         **props.animation_properties(),
+        "replace": BoolProperty(
+            name="Replace Edits", default=False,
+            description="Overwrite changes made by hand to the morph's mesh or shape keys since "
+                        "Neural Morph wrote it (otherwise Animate refuses)"),
     }
     if TYPE_CHECKING:  # the properties above, as mypy sees them
         # `keys` shadows bpy_struct.keys() for mypy; Blender resolves the property first and
@@ -45,11 +76,14 @@ class NEURALMORPH_OT_animate(NeuralMorphOperator, bpy.types.Operator):
         ease: bool
         reverse: bool
         object: str
+        replace: bool
 
     def run(self, context):
         obj, model = data.morph_object(context, self.object)
-        _, bad = animate(obj, model, self.keys, self.frame_start, self.frame_end, self.ease,
-                         self.reverse)
+        check_writable(obj)
+        with data.object_mode(context, obj):
+            _, bad = animate(obj, model, self.keys, self.frame_start, self.frame_end, self.ease,
+                             self.reverse, replace=self.replace)
         self.report_check(f"Animated '{obj.name}'", self.keys, bad)
         return {'FINISHED'}
 

@@ -7,7 +7,7 @@ class to its module's `classes` and that module to operators/__init__.py.
 from typing import TYPE_CHECKING
 
 from ..blender import deps
-from ..blender.data import InputError
+from ..blender.data import InputError, select_only  # noqa: F401  (select_only: for the operators)
 
 if TYPE_CHECKING:  # the mixin relies on Operator's report() and poll_message_set()
     from bpy.types import Operator as _Operator
@@ -57,11 +57,3 @@ class NeuralMorphOperator(_Operator):
         else:
             self.report({'INFO'}, f"{what}: {count} keys, every key and midpoint free of self-intersections.")
 
-
-def select_only(context, obj):
-    """Make `obj` the only selected object and the active one."""
-    for other in context.view_layer.objects:
-        if other.select_get():
-            other.select_set(False)
-    obj.select_set(True)
-    context.view_layer.objects.active = obj

@@ -21,10 +21,9 @@ def summary(figures):
 
 
 def report_result(op, figures):
-    if figures["self_intersections"]:
-        op.report({'WARNING'}, summary(figures) + " (not clean: raise Resolution or Iterations)")
-    else:
-        op.report({'INFO'}, summary(figures))
+    # Every output is untangled (core.output_mesh), so the count is 0: there is no
+    # "not clean" case left to advise on.
+    op.report({'INFO'}, summary(figures))
 
 
 def _console_progress(total):
@@ -54,11 +53,16 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
             name="Continue", default=False,
             description="Target is a morph object: train its stored flow further against "
                         "the object it was fitted to, and update it in place"),
+        "source": StringProperty(
+            name="Source", default="",
+            description="When the target is a morph object: the object to fit against instead "
+                        "of the one(s) it was fitted to; empty uses the stored ones"),
         **props.fit_properties(),
     }
     if TYPE_CHECKING:  # the properties above, as mypy sees them
         target: str
         continue_fit: bool
+        source: str
         iterations: int
         resolution: int
         points: int
@@ -78,7 +82,7 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
             self.report({'WARNING'}, "Neural Morph fit cancelled; nothing was created.")
             return {'CANCELLED'}
         _, figures = data.write_fit_result(context, request.target, result,
-                                           time.perf_counter() - start, request.morph, request.source)
+                                           time.perf_counter() - start, request.morph, request.sources)
         report_result(self, figures)
         return {'FINISHED'}
 

@@ -42,25 +42,51 @@ class NEURALMORPH_OT_morph_between(NeuralMorphOperator, bpy.types.Operator):
         obj_a, model_a = data.morph_object(context, self.source)
         obj_b, model_b = data.morph_object(context, self.target)
         self.check_frames()
+        try:
+            core.settings.check_keys(self.keys)
+        except ValueError as exc:
+            raise data.InputError(str(exc)) from None
         level = self.resolution if self.resolution >= 0 else data.output_level(obj_a)
+        world_a, world_b = _world_matrix(obj_a), _world_matrix(obj_b)
         states, faces, s_values = core.blend_states(model_a, model_b, level, self.keys, self.path,
                                                   data.self_intersecting_faces_bvh)
-        # mesh space = A's normalised space, so the object sits over A and ends over B
-        to_world = model_a.matrix()
-        local = (states - to_world[:3, 3]) @ np.linalg.inv(to_world[:3, :3]).T
+        # blend_states works where each flow was fitted; each object may have moved since
+        # (its matrix_world no longer the flow's matrix), so carry the states along with the
+        # moves, blended with s, and put the result in A's current object space.
+        moved_a = world_a @ np.linalg.inv(model_a.matrix())
+        moved_b = world_b @ np.linalg.inv(model_b.matrix())
+        world = np.stack([_apply((1.0 - s) * moved_a + s * moved_b, state)
+                          for s, state in zip(s_values, states)])
+        local = _apply(np.linalg.inv(world_a), world)
         name = f"{obj_a.name} to {obj_b.name}"
-        obj = bpy.data.objects.new(name, data.write_mesh(name, local[0], faces, core.sphere_uvs(level)))
-        obj.matrix_world = data.matrix(to_world)
-        data.output_collection(context, obj_a).objects.link(obj)
+        mesh = data.write_mesh(name, local[0], faces, core.sphere_uvs(level))
+        obj = bpy.data.objects.new(name, mesh)
+        obj.matrix_world = data.matrix(world_a)
         frames = core.eased_frames(len(local), self.frame_start, self.frame_end, self.ease)
         data.build_shape_keys(obj, local, s_values, frames, self.reverse, label="s")
         worst, bad = core.check_states(local, faces, data.count_self_intersections_bvh)
         data.store_figures(obj, {"morph_source": obj_a.name, "morph_target": obj_b.name,
                                  "morph_path": self.path, "resolution": level,
                                  "vertices": len(local[0]), "animation_self_intersections": worst})
+        data.output_collection(context, obj_a).objects.link(obj)  # last: nothing partial is left
         select_only(context, obj)
         self.report_check(f"Morph '{name}'", self.keys, bad)
         return {'FINISHED'}
+
+
+def _world_matrix(obj):
+    """The object's matrix_world as a (4, 4) array; InputError when it cannot be inverted."""
+    m = np.array(obj.matrix_world, dtype=np.float64)
+    if not np.isfinite(m).all():
+        raise data.InputError(f"'{obj.name}' has a non-finite transform.")
+    if abs(np.linalg.det(m[:3, :3])) < 1e-30:
+        raise data.InputError(f"'{obj.name}' has a zero scale: give it a non-zero scale first.")
+    return m
+
+
+def _apply(m, points):
+    """Apply a (4, 4) affine matrix to points (..., 3)."""
+    return np.asarray(points, dtype=np.float64) @ m[:3, :3].T + m[:3, 3]
 
 
 classes = (NEURALMORPH_OT_morph_between,)

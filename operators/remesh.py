@@ -7,7 +7,7 @@ from bpy.props import BoolProperty
 
 from .. import core
 from ..blender import data, props
-from .animate import animate
+from .animate import animate, animation_names, check_writable
 from .base import NeuralMorphOperator
 
 
@@ -16,7 +16,19 @@ def remesh(obj, model, level):
     verts, faces, _, bad = core.output_mesh(model, level, data.self_intersecting_faces_bvh)
     data.write_mesh(obj.data.name, verts, faces, core.sphere_uvs(level), mesh=obj.data)
     data.store_figures(obj, {"resolution": level, "vertices": len(verts), "self_intersections": bad})
+    data.mark_written(obj)
     return bad
+
+
+def stored_animation(obj):
+    """The settings of the animation animate() made, if the object still has exactly its
+    shape keys; None when there is none or the user removed them (never resurrected)."""
+    text = obj.get(data.ANIMATION_KEY)
+    if text is None or obj.data.shape_keys is None:
+        return None
+    settings = json.loads(str(text))
+    names = [kb.name for kb in obj.data.shape_keys.key_blocks]
+    return settings if names == animation_names(settings["keys"]) else None
 
 
 class NEURALMORPH_OT_remesh(NeuralMorphOperator, bpy.types.Operator):
@@ -40,19 +52,20 @@ class NEURALMORPH_OT_remesh(NeuralMorphOperator, bpy.types.Operator):
     def run(self, context):
         level = core.settings.check_level(self.resolution)
         obj, model = data.morph_object(context, self.object)
-        animation = obj.get(data.ANIMATION_KEY)
-        if obj.data.shape_keys is not None and not (self.rebuild_animation and animation):
+        check_writable(obj)
+        animation = stored_animation(obj)
+        if obj.data.shape_keys is not None and animation is None:
+            raise data.InputError(
+                f"'{obj.name}' has shape keys that Animate did not make: remove them first "
+                "(Remesh replaces the mesh and cannot rebuild them).")
+        if obj.data.shape_keys is not None and not self.rebuild_animation:
             raise data.InputError(
                 f"'{obj.name}' has shape keys: enable Rebuild Animation, or remove them first.")
-        if obj.data.users > 1:
-            raise data.InputError(
-                f"'{obj.name}' shares its mesh with {obj.data.users - 1} other user(s): "
-                "make it single-user first (Object > Relations > Make Single User).")
-        if obj.data.shape_keys is not None:
-            data.clear_animation(obj)
-        bad = remesh(obj, model, level)
-        if animation:
-            animate(obj, model, **json.loads(animation))
+        with data.object_mode(context, obj):
+            data.clear_animation(obj)  # also forgets an animation whose keys the user removed
+            bad = remesh(obj, model, level)
+            if animation:
+                animate(obj, model, **animation)
         if bad:
             self.report({'WARNING'}, f"Remeshed '{obj.name}' at level {level}: {bad} self-intersecting faces.")
         else:

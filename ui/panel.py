@@ -73,15 +73,18 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
         row = box.row(align=True)
         row.prop(settings, "keys")
         op = row.operator("neural_morph.animate", text="Animate")
-        op.object, op.keys = obj.name, settings.keys
+        op.object, op.keys, op.replace = obj.name, settings.keys, settings.replace_edits
+        box.prop(settings, "replace_edits")
         op.frame_start, op.frame_end = context.scene.frame_start, context.scene.frame_end
         row = box.row(align=True)
         row.prop(settings, "remesh_level")
         op = row.operator("neural_morph.remesh", text="Remesh")
         op.object, op.resolution = obj.name, settings.remesh_level
         op.rebuild_animation = True
+        box.prop(settings, "fit_source")
         op = box.operator("neural_morph.fit", text="Continue Fit", icon='PLAY')
         op.target, op.continue_fit = obj.name, True
+        op.source = settings.fit_source.name if settings.fit_source else ""
         for name in ("iterations", "points", "learning_rate", "steps", "seed"):
             setattr(op, name, getattr(settings, name))
         op.resolution = int(obj.get(PREFIX + "resolution", settings.resolution))

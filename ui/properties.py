@@ -1,6 +1,6 @@
 """Scene settings shown in the panel (`scene.neural_morph`)."""
 import bpy
-from bpy.props import PointerProperty
+from bpy.props import BoolProperty, PointerProperty
 
 from ..blender.data import FLOW_KEY
 from ..blender.props import fit_properties, keys_property, level_property
@@ -33,6 +33,12 @@ class NeuralMorphSettings(bpy.types.PropertyGroup):
                                         description="Morph object to end at"),
         "keys": keys_property("Shape keys along the morph, both ends included"),
         "remesh_level": level_property("Level", hard=True, description="Icosphere level for Remesh"),
+        "fit_source": PointerProperty(
+            name="Source", type=bpy.types.Object, poll=_is_mesh,
+            description="Continue Fit against this object; empty uses the one(s) the morph was fitted to"),
+        "replace_edits": BoolProperty(
+            name="Replace Edits", default=False,
+            description="Let Animate overwrite hand edits to the morph's mesh or shape keys"),
     }
 
 

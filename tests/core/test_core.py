@@ -151,9 +151,13 @@ def test_same_seed_gives_identical_result():
 
 def test_fit_refuses_bad_points_and_settings():
     with pytest.raises(ValueError, match="NaN or infinite"):
-        core.fit(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [np.nan, 0, 0]]))
+        core.fit(np.vstack([np.eye(3)] * 5 + [[np.nan, 0, 0]]))
     with pytest.raises(ValueError, match="zero size"):
-        core.fit(np.zeros((10, 3)))
+        core.fit(np.zeros((20, 3)))
+    with pytest.raises(ValueError, match="at least 16 points"):  # fewer gave an IndexError
+        core.fit(np.random.default_rng(0).standard_normal((8, 3)))
+    with pytest.raises(ValueError, match="Seed must be a whole number"):
+        core.user_settings(seed=-1)
     with pytest.raises(ValueError, match="Resolution"):
         core.FitSettings(resolution=12).validate()
 
@@ -195,7 +199,7 @@ def test_fit_job_reports_progress_and_cancels_quickly():
 
 
 def test_fit_job_surfaces_worker_errors():
-    job = core.FitJob(np.zeros((10, 3)), core.FitSettings(**QUICK)).start()
+    job = core.FitJob(np.zeros((20, 3)), core.FitSettings(**QUICK)).start()
     assert job.wait(30) == "failed"
     with pytest.raises(ValueError, match="zero size"):
         job.result()

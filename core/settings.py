@@ -48,7 +48,7 @@ SOLVERS = {
 @dataclasses.dataclass
 class FitSettings:
     """Everything that decides a fit. Defaults suit a laptop CPU (well under a minute on 2 cores)."""
-    iterations: int = 800          # optimiser steps (fixed schedule, never a wall-clock stop)
+    iterations: int = 400          # optimiser steps (fixed schedule, never a wall-clock stop)
     points: int = 1024             # sphere points flowed per iteration
     target_samples: int = 100_000  # dense target samples the loss measures against
     target_batch: int = 2048       # target samples per iteration for the target→model term

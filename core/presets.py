@@ -5,7 +5,7 @@ the operator. Draft and Detailed change only what they need to:
 
 - **Draft**: a quick look in a few seconds (a coarse blob that shows the fit is sane).
 - **Default**: the operator defaults, under a minute on 2 CPU cores.
-- **Detailed**: for an overnight batch; roughly 12 times the work of a default fit.
+- **Detailed**: for an overnight batch; roughly 10 times the work of a default fit.
 
 The seed is no part of a preset: applying one never changes which result a seed gives
 beyond the settings it names.
@@ -21,7 +21,7 @@ PRESET_SETTINGS = tuple(name for name in USER_SETTINGS if name != "seed")
 _CHANGES = {
     "Draft": {"iterations": 150, "points": 512, "resolution": 3},
     "Default": {},
-    "Detailed": {"iterations": 4000, "points": 2048, "steps": 4, "resolution": 6},
+    "Detailed": {"iterations": 2000, "points": 2048, "resolution": 6},
 }
 
 

@@ -37,11 +37,14 @@ BVENV := $(if $(filter $(DEFAULT_BLENDER),$(BLENDER)),$(VENV),.venv-$(BLENDER))
 
 # core in plain Python (no bpy), then everything that needs bpy (`make test-blender
 # BLENDER=4.2` runs the bpy tests in Blender 4.2)
+# PYTEST_ARGS passes options on, e.g. PYTEST_ARGS="--durations=20" or "-k fit"
+PYTEST_ARGS ?=
+
 test-core: $(BVENV)/.ready
-	$(BVENV)/bin/python -m pytest -q tests/core
+	$(BVENV)/bin/python -m pytest -q $(PYTEST_ARGS) tests/core
 
 test-blender: $(BVENV)/.ready
-	$(BVENV)/bin/python -m pytest -q tests/blender
+	$(BVENV)/bin/python -m pytest -q $(PYTEST_ARGS) tests/blender
 
 .venv-%/.ready: requirements-blender-%.txt requirements-base.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }

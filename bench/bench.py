@@ -60,6 +60,11 @@ def parse_args(argv=None):
     p.add_argument("--ablation-only", action="store_true",
                    help="run only the ablation and write OUT/ablation.json (a second process "
                         "can run it beside the main benchmark)")
+    p.add_argument("--no-presets", action="store_true",
+                   help="skip the presets table (the report still includes OUT/presets.json)")
+    p.add_argument("--presets-only", action="store_true",
+                   help="run only the presets table (each bundled preset through the operator "
+                        "on Suzanne and cow) and write OUT/presets.json")
     p.add_argument("--out", default=str(ROOT / "out" / "bench"))
     args = p.parse_args(argv)
     q = args.quick
@@ -71,6 +76,7 @@ def parse_args(argv=None):
         "seed_budget_min": 10.0 if q else 30.0,
         "ablation_targets": ("suzanne",) if q else ("suzanne", "cow"),
         "ablation_iterations": 20 if q else 400,  # every variant, the default included
+        "preset_targets": ("suzanne",) if q else ("suzanne", "cow"),
         "ttq_targets": tuple(n.strip().lower() for n in args.ttq.split(",") if n.strip()),
         "seed_budget_max": 60.0 if q else 300.0,
         "matmul_n": 1024 if q else 2048,
@@ -480,6 +486,59 @@ def ablation_study(nm, args, out_dir):
     return rows
 
 
+# -- presets ----------------------------------------------------------------------------------
+def preset_study(nm, args):
+    """Every bundled preset through the operator, as a user applies it from the panel menu,
+    on `preset_targets`: wall seconds of the whole call, F-scores, and the best Shrinkwrap at
+    the same level for reference."""
+    for sub in ("metrics", "presets"):  # not in core's public surface
+        importlib.import_module(f"{extension.MODULE}.core.{sub}")
+    core, data = nm.core, nm.blender.data
+    ctx = bpy.context
+    rows = []
+    for name, path in targets(args):
+        if name.lower() not in args.settings["preset_targets"]:
+            continue
+        for preset_name, values in core.presets.presets().items():
+            values = dict(values, **args.overrides) if args.quick else dict(values)
+            target = load_target(name, path)
+            tri = data.evaluated_triangles(ctx, target)
+            t0 = time.perf_counter()
+            status = bpy.ops.neural_morph.fit(target=target.name, **values)
+            wall = time.perf_counter() - t0
+            morph = ctx.active_object
+            if status != {'FINISHED'} or morph is None or morph == target:
+                raise RuntimeError(f"neural_morph.fit ({preset_name}) returned {status}")
+            fig = data.figures_of(morph)
+            mw = np.array(morph.matrix_world, dtype=np.float64)
+            world = data.mesh_vertices(morph.data) @ mw[:3, :3].T + mw[:3, 3]
+            faces = data.mesh_triangles(morph.data)
+            m = core.metrics.surface_metrics(world, faces, tri[0], tri[1],
+                                             samples=args.settings["metric_samples"],
+                                             thresholds=THRESHOLDS)
+            level = int(fig["resolution"])
+            center, radius = shrinkwrap.enclosing_sphere(tri[0])
+            best = None
+            for mode in shrinkwrap.MODES:
+                _, sverts, sfaces, _ = shrinkwrap.wrap(ctx, target, level, mode, center, radius)
+                sm = core.metrics.surface_metrics(sverts, sfaces, tri[0], tri[1],
+                                                  samples=args.settings["metric_samples"],
+                                                  thresholds=THRESHOLDS)
+                if best is None or sm["fscore@0.01"] > best["fscore@0.01"]:
+                    best = dict(sm, mode=mode)
+            rows.append({"target": name, "preset": preset_name, "seconds": wall,
+                         "operator_seconds": float(fig["seconds"]),
+                         "iterations": int(fig["iterations"]), "points": int(values["points"]),
+                         "level": level, "vertices": len(world),
+                         "self_intersections": data.count_self_intersections_bvh(world, faces),
+                         **m, "shrinkwrap": best})
+            print(f"preset {name} / {preset_name}: {wall:.1f} s, F@0.5% {m['fscore@0.005']:.3f} "
+                  f"F@1% {m['fscore@0.01']:.3f} (Shrinkwrap {best['fscore@0.005']:.3f} / "
+                  f"{best['fscore@0.01']:.3f}), self-int {rows[-1]['self_intersections']}",
+                  flush=True)
+    return rows
+
+
 # -- timing -----------------------------------------------------------------------------------
 def timing_study(nm, args):
     """The operator at its defaults, `--timing-only` runs per target: wall seconds of the
@@ -552,7 +611,7 @@ def machine_info(torch):
 
 def run(args, out_dir):
     nm = importlib.import_module(extension.MODULE)
-    for sub in ("metrics", "field"):  # not in core's public surface
+    for sub in ("metrics", "field", "presets"):  # not in core's public surface
         importlib.import_module(f"{extension.MODULE}.core.{sub}")
     import torch
     results = {
@@ -586,6 +645,14 @@ def run(args, out_dir):
             results["ablation_error"] = f"{type(exc).__name__}: {exc}"
     elif (out_dir / "ablation.json").is_file():
         results["ablation"] = json.loads((out_dir / "ablation.json").read_text())
+    if not args.no_presets:
+        try:
+            results["presets"] = preset_study(nm, args)
+        except Exception as exc:
+            traceback.print_exc()
+            results["presets_error"] = f"{type(exc).__name__}: {exc}"
+    elif (out_dir / "presets.json").is_file():
+        results["presets"] = json.loads((out_dir / "presets.json").read_text())
     try:
         results["scale"] = scale_study(nm.core, args)
     except Exception as exc:
@@ -617,6 +684,14 @@ def main(argv=None):
             extension.disable()
         (out_dir / "ablation.json").write_text(json.dumps(report._jsonable(rows), indent=1))
         print(report.ablation_table({"ablation": rows}))
+        return 0
+    if args.presets_only:
+        try:
+            rows = preset_study(importlib.import_module(extension.MODULE), args)
+        finally:
+            extension.disable()
+        (out_dir / "presets.json").write_text(json.dumps(report._jsonable(rows), indent=1))
+        print(report.presets_table({"presets": rows}))
         return 0
     try:
         results = run(args, out_dir)

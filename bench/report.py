@@ -107,6 +107,21 @@ def ablation_table(results):
                             _fmt(r["seconds"], "{:.1f}")] for r in rows])
 
 
+def presets_table(results):
+    rows = results.get("presets") or []
+    header = ["Target", "Preset", "Iterations", "Points", "Level", "Seconds, all in",
+              "F@0.5% ours / Shrinkwrap", "F@1% ours / Shrinkwrap", "Self-int. faces"]
+    out = []
+    for r in rows:
+        sw = r.get("shrinkwrap") or {}
+        out.append([r["target"], r["preset"], r["iterations"], f"{r['points']:,}", r["level"],
+                    _fmt(r["seconds"], "{:.1f}"),
+                    f"{r['fscore@0.005']:.3f} / {_fmt(sw.get('fscore@0.005'), '{:.3f}')}",
+                    f"{r['fscore@0.01']:.3f} / {_fmt(sw.get('fscore@0.01'), '{:.3f}')}",
+                    r["self_intersections"]])
+    return _table(header, out)
+
+
 def bar_table(results):
     """Against the bar: ours vs the best Shrinkwrap at the same vertex count."""
     header = ["Target", "F@0.5% ours / Shrinkwrap", "F@1% ours / Shrinkwrap",
@@ -219,6 +234,15 @@ def markdown(results):
         "clean, so the ingredients that keep the field from folding show in the column of "
         "faces that crossed before it (the work the untangle had to do, and the part of the "
         "surface it pulled back).",
+        "",
+        "## Presets",
+        "",
+        presets_table(results),
+        "",
+        "Each bundled preset (core/presets.py: Draft, Default, Detailed) applied to the fit "
+        "operator as the panel's preset menu does, on a fresh file per run. Seconds: wall time "
+        "of the operator call (sampling, fit, untangling, writing the object). Shrinkwrap: its "
+        "best mode (highest F@1%) on an icosphere at the same level.",
         "",
         "## Speed: fraction of this machine's matmul throughput",
         "",

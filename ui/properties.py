@@ -34,7 +34,7 @@ class NeuralMorphSettings(bpy.types.PropertyGroup):
         "keys": keys_property("Shape keys along the morph, both ends included"),
         "remesh_level": level_property("Level", hard=True, description="Icosphere level for Remesh"),
         "fit_source": PointerProperty(
-            name="Source", type=bpy.types.Object, poll=_is_mesh,
+            name="Source", type=bpy.types.Object, **_poll(_is_mesh),
             description="Continue Fit against this object; empty uses the one(s) the morph was fitted to"),
         "replace_edits": BoolProperty(
             name="Replace Edits", default=False,

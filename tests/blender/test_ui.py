@@ -93,3 +93,15 @@ def test_panel_shows_progress_while_a_job_runs(suzanne):
         assert ("operator", "neural_morph.fit") not in log
     finally:
         fit_ops.cancel_job()
+
+
+def test_object_pickers_poll_only_where_blender_survives_it():
+    """bpy 4.2 segfaults on quit after a PointerProperty with a Python poll was unregistered,
+    so every picker passes its poll through properties._poll (none on 4.2). A plain `poll=`
+    slipped in once and only the 4.2 run of the matrix caught it."""
+    import ast
+    from conftest import ROOT
+    for path in (ROOT / "ui").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "PointerProperty":
+                assert all(k.arg != "poll" for k in node.keywords), f"{path.name}:{node.lineno}"

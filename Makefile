@@ -6,7 +6,7 @@ READY := $(VENV)/.ready
 CHECK_READY := $(VENV)/.check-ready
 MODELS ?=
 
-.PHONY: venv demo test check test-core test-blender test-matrix bench strip extension clean
+.PHONY: venv demo test check test-core test-blender test-matrix bench strip extension check-install clean
 
 venv: $(READY)
 
@@ -70,6 +70,11 @@ strip: venv
 
 extension: venv
 	$(PY) tools/build/wheels.py
+
+# the linux zip from `make extension`, installed by each Blender in MATRIX into a venv
+# holding only that Blender (no torch): its own extension system installs the wheels
+check-install: extension
+	$(PY) tools/build/check_install.py $$(ls -t dist/neural_morph-*linux_x64.zip | head -1) --blender $(MATRIX)
 
 clean:
 	rm -rf out dist

@@ -3,9 +3,10 @@
     python bench/bench.py [extra.obj ...] [--only NAME[,NAME]] [--iterations N] [--quick]
                           [--seed-quality] [--out DIR]
 
-Targets: Blender's Suzanne, every .obj in ../shared/models (beside the checkout) when that
-folder exists, and the .obj paths given on the command line (imported with Blender's own
-OBJ importer). The add-on is built with blender_ext.py and installed into a throwaway user
+Targets: Blender's Suzanne (and Suzanne moved, rotated and scaled), every .obj in
+../shared/models (beside the checkout) when that folder exists, the .obj paths given on the
+command line (imported with Blender's own OBJ importer), and the generated shapes of
+bench/heldout.py (torus, two parts, open sheet, holes, thin legs, text, fingers, spikes). The add-on is built with blender_ext.py and installed into a throwaway user
 repository, then run through `bpy.ops.neural_morph.fit` exactly as a user gets it.
 Writes results.md, results.json, chamfer_vs_time.png and render_<target>.png to --out.
 """
@@ -32,6 +33,7 @@ import bpy  # noqa: E402  (after BLENDER_USER_RESOURCES)
 import numpy as np  # noqa: E402
 
 import extension  # noqa: E402
+import heldout  # noqa: E402
 import render  # noqa: E402
 import report  # noqa: E402
 import seed_baseline  # noqa: E402
@@ -111,6 +113,7 @@ def targets(args):
         while any(name.lower() == f[0].lower() for f in found):
             name, n = f"{path.stem}_{n}", n + 1
         found.append((name, path))
+    found += [(name, GENERATED + name) for name in heldout.NAMES]
     if args.only:
         wanted = {w.strip().lower() for w in args.only.split(",") if w.strip()}
         unknown = wanted - {n.lower() for n, _ in found}
@@ -122,6 +125,7 @@ def targets(args):
 
 
 MOVED = "moved"  # Suzanne moved, rotated (0.3, 0.5, 0.1 rad) and scaled (2, 1, 0.5)
+GENERATED = "generated:"  # + a name in heldout.NAMES: built from Blender primitives
 THRESHOLDS = (0.005, 0.01, 0.02)  # F-score thresholds, fractions of the bounding-box diagonal
 
 
@@ -223,6 +227,9 @@ def load_target(name, path):
         if path == MOVED:
             obj.location, obj.rotation_euler, obj.scale = (3, -1, 2), (0.3, 0.5, 0.1), (2, 1, 0.5)
             bpy.context.view_layer.update()
+    elif str(path).startswith(GENERATED):
+        obj = heldout.make(str(path)[len(GENERATED):])
+        bpy.context.view_layer.update()
     else:
         if not pathlib.Path(path).is_file():
             raise FileNotFoundError(f"{path} does not exist")
@@ -348,11 +355,13 @@ def bench_shrinkwrap_and_render(res, name, target, morph, target_tri, level, arg
     ctx = bpy.context
     # 3. Shrinkwrap on an icosphere with our output's vertex count.
     sw_center, radius = shrinkwrap.enclosing_sphere(target_tri[0])
+    sw_target = shrinkwrap.mesh_target(ctx, target)
     wrapped = {}
     for mode in shrinkwrap.MODES:
         try:
             with PeakRSS() as mem:
-                obj, verts, sfaces, secs = shrinkwrap.wrap(ctx, target, level, mode, sw_center, radius)
+                obj, verts, sfaces, secs = shrinkwrap.wrap(ctx, sw_target, level, mode, sw_center,
+                                                           radius)
             wrapped[mode] = obj
             res["rows"].append(metrics_row(core, f"Shrinkwrap {mode}", verts, sfaces, target_tri,
                                            samples, secs, mem, data, mode=mode))
@@ -518,9 +527,10 @@ def preset_study(nm, args):
                                              thresholds=THRESHOLDS)
             level = int(fig["resolution"])
             center, radius = shrinkwrap.enclosing_sphere(tri[0])
+            sw_target = shrinkwrap.mesh_target(ctx, target)
             best = None
             for mode in shrinkwrap.MODES:
-                _, sverts, sfaces, _ = shrinkwrap.wrap(ctx, target, level, mode, center, radius)
+                _, sverts, sfaces, _ = shrinkwrap.wrap(ctx, sw_target, level, mode, center, radius)
                 sm = core.metrics.surface_metrics(sverts, sfaces, tri[0], tri[1],
                                                   samples=args.settings["metric_samples"],
                                                   thresholds=THRESHOLDS)

@@ -52,6 +52,18 @@ def wrap(context, target, level, mode, center, radius):
     return obj, world, tris.reshape(-1, 3).astype(np.int64), seconds
 
 
+def mesh_target(context, target):
+    """`target` itself if it is a mesh, else a mesh copy of its evaluated geometry
+    (Shrinkwrap only wraps onto meshes; a user converts a text or curve first)."""
+    if target.type == 'MESH':
+        return target
+    evaluated = target.evaluated_get(context.evaluated_depsgraph_get())
+    copy = bpy.data.objects.new(f"{target.name} (mesh)", bpy.data.meshes.new_from_object(evaluated))
+    copy.matrix_world = evaluated.matrix_world.copy()
+    context.scene.collection.objects.link(copy)
+    return copy
+
+
 def bake(context, obj):
     """A plain mesh object holding `obj`'s evaluated (wrapped) mesh, at the same world matrix.
 

@@ -62,6 +62,11 @@ def parse_args(argv=None):
     p.add_argument("--ablation-only", action="store_true",
                    help="run only the ablation and write OUT/ablation.json (a second process "
                         "can run it beside the main benchmark)")
+    p.add_argument("--ablation-targets", default="suzanne,cow",
+                   help="comma-separated targets of the ablation")
+    p.add_argument("--variants", default="",
+                   help="comma-separated ablation variants to run (words of their labels, e.g. "
+                        "'default,similarity'); empty runs all")
     p.add_argument("--no-presets", action="store_true",
                    help="skip the presets table (the report still includes OUT/presets.json)")
     p.add_argument("--presets-only", action="store_true",
@@ -76,7 +81,8 @@ def parse_args(argv=None):
         "ttq_samples": 10_000 if q else 30_000,  # samples per surface in those checks
         "seed_budget_factor": 1.5,             # the seed trains up to this × our fit time
         "seed_budget_min": 10.0 if q else 30.0,
-        "ablation_targets": ("suzanne",) if q else ("suzanne", "cow"),
+        "ablation_targets": tuple(n.strip().lower() for n in args.ablation_targets.split(",")
+                                  if n.strip()),
         "ablation_iterations": 20 if q else 400,  # every variant, the default included
         "preset_targets": ("suzanne",) if q else ("suzanne", "cow"),
         "ttq_targets": tuple(n.strip().lower() for n in args.ttq.split(",") if n.strip()),
@@ -471,7 +477,10 @@ def ablation_study(nm, args, out_dir):
             continue
         target = load_target(name, path)
         tri = data.evaluated_triangles(bpy.context, target)
+        wanted = [w.strip().lower() for w in args.variants.split(",") if w.strip()]
         for label, change in ABLATIONS.items():
+            if wanted and not any(w in label.lower() for w in wanted):
+                continue
             settings = core.user_settings(**{**args.overrides, **change,
                                              "iterations": args.settings["ablation_iterations"]})
             points = core.sample_surface(tri[0], tri[1], settings.target_samples, settings.seed)

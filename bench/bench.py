@@ -263,6 +263,22 @@ def operator_props(overrides):
     return argparse.Namespace(**values)
 
 
+def operator_fit(data, target, **props):
+    """bpy.ops.neural_morph.fit on `target` with `props`, as a user calls it.
+
+    Returns (morph object, wall seconds of the call, its neural_morph_* figures,
+    world-space vertices (V, 3) float64, triangles (F, 3))."""
+    t0 = time.perf_counter()
+    status = bpy.ops.neural_morph.fit(target=target.name, **props)
+    wall = time.perf_counter() - t0
+    morph = bpy.context.active_object
+    if status != {'FINISHED'} or morph is None or morph == target:
+        raise RuntimeError(f"neural_morph.fit({props}) returned {status}")
+    mw = np.array(morph.matrix_world, dtype=np.float64)
+    world = data.mesh_vertices(morph.data) @ mw[:3, :3].T + mw[:3, 3]
+    return morph, wall, data.figures_of(morph), world, data.mesh_triangles(morph.data)
+
+
 def metrics_row(core, method, verts, faces, target_tri, samples, seconds, mem, data, **extra):
     m = core.metrics.surface_metrics(verts, faces, target_tri[0], target_tri[1], samples=samples,
                                      thresholds=THRESHOLDS)
@@ -289,19 +305,8 @@ def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
 
     # 1. Neural Morph through the operator, as a user runs it.
     props = operator_props(args.overrides)
-    op_kwargs = dict(args.overrides, target=target.name)
     with PeakRSS() as mem:
-        t0 = time.perf_counter()
-        status = bpy.ops.neural_morph.fit(**op_kwargs)
-        wall = time.perf_counter() - t0
-    morph = ctx.active_object
-    if status != {'FINISHED'} or morph is None or morph == target:
-        raise RuntimeError(f"neural_morph.fit returned {status}")
-    fig = data.figures_of(morph)
-    mw = np.array(morph.matrix_world, dtype=np.float64)
-    unit_verts = data.mesh_vertices(morph.data)
-    faces = data.mesh_triangles(morph.data)
-    world = unit_verts @ mw[:3, :3].T + mw[:3, 3]
+        morph, wall, fig, world, faces = operator_fit(data, target, **args.overrides)
     row = metrics_row(core, "Neural Morph", world, faces, target_tri, samples,
                       float(fig["seconds"]), mem, data, wall_seconds=wall,
                       resolution=int(fig["resolution"]), iterations=int(fig["iterations"]),
@@ -468,7 +473,7 @@ ABLATIONS = {
 }
 
 
-def ablation_study(nm, args, out_dir):
+def ablation_study(nm, args):
     """Each ingredient switched off in turn, through core.run_fit with Blender's check."""
     core, data = nm.core, nm.blender.data
     rows = []
@@ -521,16 +526,7 @@ def preset_study(nm, args):
             values = dict(values, **args.overrides) if args.quick else dict(values)
             target = load_target(name, path)
             tri = data.evaluated_triangles(ctx, target)
-            t0 = time.perf_counter()
-            status = bpy.ops.neural_morph.fit(target=target.name, **values)
-            wall = time.perf_counter() - t0
-            morph = ctx.active_object
-            if status != {'FINISHED'} or morph is None or morph == target:
-                raise RuntimeError(f"neural_morph.fit ({preset_name}) returned {status}")
-            fig = data.figures_of(morph)
-            mw = np.array(morph.matrix_world, dtype=np.float64)
-            world = data.mesh_vertices(morph.data) @ mw[:3, :3].T + mw[:3, 3]
-            faces = data.mesh_triangles(morph.data)
+            morph, wall, fig, world, faces = operator_fit(data, target, **values)
             m = core.metrics.surface_metrics(world, faces, tri[0], tri[1],
                                              samples=args.settings["metric_samples"],
                                              thresholds=THRESHOLDS)
@@ -656,22 +652,16 @@ def run(args, out_dir):
             res["error"] = f"{type(exc).__name__}: {exc}"
         results["our_settings"] = res.pop("our_settings", results["our_settings"])
         results["targets"].append(res)
-    if not args.no_ablation:
-        try:
-            results["ablation"] = ablation_study(nm, args, out_dir)
-        except Exception as exc:
-            traceback.print_exc()
-            results["ablation_error"] = f"{type(exc).__name__}: {exc}"
-    elif (out_dir / "ablation.json").is_file():
-        results["ablation"] = json.loads((out_dir / "ablation.json").read_text())
-    if not args.no_presets:
-        try:
-            results["presets"] = preset_study(nm, args)
-        except Exception as exc:
-            traceback.print_exc()
-            results["presets_error"] = f"{type(exc).__name__}: {exc}"
-    elif (out_dir / "presets.json").is_file():
-        results["presets"] = json.loads((out_dir / "presets.json").read_text())
+    for skip, name, study in (("no_ablation", "ablation", ablation_study),
+                              ("no_presets", "presets", preset_study)):
+        if not getattr(args, skip):
+            try:
+                results[name] = study(nm, args)
+            except Exception as exc:
+                traceback.print_exc()
+                results[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
+        elif (out_dir / f"{name}.json").is_file():  # from an earlier --{name}-only run
+            results[name] = json.loads((out_dir / f"{name}.json").read_text())
     try:
         results["scale"] = scale_study(nm.core, args)
     except Exception as exc:
@@ -682,35 +672,30 @@ def run(args, out_dir):
     return results
 
 
+# --X-only flag -> (results key and file name, study(nm, args) -> rows, report table)
+SINGLE_STUDIES = (
+    ("timing_only", "timing", timing_study, report.timing_table),
+    ("ablation_only", "ablation", ablation_study, report.ablation_table),
+    ("presets_only", "presets", preset_study, report.presets_table),
+)
+
+
 def main(argv=None):
     args = parse_args(argv)
     out_dir = pathlib.Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     zip_path = extension.build(tempfile.mkdtemp(prefix="neural_morph_dist_"))[0]
     extension.install(zip_path)
-    if args.timing_only:
+    single = [(flag, name, study, table) for flag, name, study, table in SINGLE_STUDIES
+              if getattr(args, flag)]
+    if single:  # one study on its own: OUT/<name>.json and its table
+        _, name, study, table = single[0]
         try:
-            rows = timing_study(importlib.import_module(extension.MODULE), args)
+            rows = study(importlib.import_module(extension.MODULE), args)
         finally:
             extension.disable()
-        (out_dir / "timing.json").write_text(json.dumps(report._jsonable(rows), indent=1))
-        print(report.timing_table({"timing": rows}))
-        return 0
-    if args.ablation_only:
-        try:
-            rows = ablation_study(importlib.import_module(extension.MODULE), args, out_dir)
-        finally:
-            extension.disable()
-        (out_dir / "ablation.json").write_text(json.dumps(report._jsonable(rows), indent=1))
-        print(report.ablation_table({"ablation": rows}))
-        return 0
-    if args.presets_only:
-        try:
-            rows = preset_study(importlib.import_module(extension.MODULE), args)
-        finally:
-            extension.disable()
-        (out_dir / "presets.json").write_text(json.dumps(report._jsonable(rows), indent=1))
-        print(report.presets_table({"presets": rows}))
+        (out_dir / f"{name}.json").write_text(json.dumps(report._jsonable(rows), indent=1))
+        print(table({name: rows}))
         return 0
     try:
         results = run(args, out_dir)

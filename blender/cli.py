@@ -84,8 +84,10 @@ def build_parser():
                      help="start from a preset's settings; options given explicitly win "
                           "(default: none, the operator defaults)")
     for name, kind, default, description in fit_options():
+        choices = core_settings.USER_CHOICES.get(name)
         fit.add_argument("--" + name.replace("_", "-"), type=kind, default=None, dest=name,
-                         metavar=name.upper(), help=f"{description} (default: {default})")
+                         choices=choices, metavar=None if choices else name.upper(),
+                         help=f"{description} (default: {default})")
     fit.add_argument("--export", choices=sorted(EXPORT_SUFFIX), default=None,
                      help="also export each morph with Blender's exporter, UVs included: "
                           "obj -> NAME.obj, gltf -> NAME.glb (default: none)")

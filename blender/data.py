@@ -354,11 +354,12 @@ def source_objects(obj, source=""):
 
 
 def fit_settings(props, device="cpu"):
-    """core.FitSettings from any object with the fit_properties attributes, through
-    core.user_settings (the same path as the console API). ValueError with a sentence."""
-    return core.user_settings(
-        iterations=props.iterations, resolution=props.resolution, points=props.points,
-        learning_rate=props.learning_rate, steps=props.steps, seed=props.seed, device=device)
+    """core.FitSettings from any object with the fit_properties attributes (a setting it
+    lacks keeps its default), through core.user_settings (the same path as the console
+    API). ValueError with a sentence."""
+    given = {name: getattr(props, name) for name in core.settings.USER_SETTINGS
+             if hasattr(props, name)}
+    return core.user_settings(**given, device=device)
 
 
 def prepare_fit(context, props):

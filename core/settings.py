@@ -178,5 +178,12 @@ USER_SETTINGS = {
     "learning_rate": ("Learning Rate", "Peak learning rate of the one-cycle Adam schedule"),
     "steps": ("Solver Steps", "RK4 steps from the sphere (t=0) to the shape (t=1) for every output. "
               "Training uses fewer steps at random times, so the field is a true ODE"),
+    "normalization": ("Normalization",
+                      "How the target is put into the unit ball before the fit. Affine: each "
+                      "principal axis scaled to the same extent, best for most shapes and for "
+                      "flat or long ones. Similarity: one scale, proportions kept; try it when "
+                      "Affine leaves thin parts short (a flat top on thin legs)"),
     "seed": ("Seed", "Random seed of the fit"),
 }
+# user settings that take one of a few names (the panel shows a menu, the command line checks)
+USER_CHOICES = {"normalization": NORMALIZATIONS}

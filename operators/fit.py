@@ -68,6 +68,7 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
         points: int
         learning_rate: float
         steps: int
+        normalization: str
         seed: int
 
     def run(self, context):

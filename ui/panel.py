@@ -4,8 +4,12 @@ import bpy
 from .. import api
 from ..blender import deps, jobs
 from ..blender.data import FLOW_KEY, PREFIX, figures_of
+from ..core.settings import USER_SETTINGS
 from . import presets
 from .preferences import draw_dependencies
+
+# Continue Fit keeps the morph's level and the stored flow's normalisation
+CONTINUE_SETTINGS = tuple(name for name in USER_SETTINGS if name not in ("resolution", "normalization"))
 
 FIGURE_LABELS = (
     ("source", "Target"), ("iterations", "Iterations"), ("seconds", "Seconds"),
@@ -30,7 +34,7 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
         layout.prop(settings, "target")
         presets.draw_menu(layout)
         col = layout.column(align=True)
-        for name in ("iterations", "resolution", "points", "learning_rate", "steps", "seed"):
+        for name in USER_SETTINGS:
             col.prop(settings, name)
         job = jobs.active_job()
         if job is not None:
@@ -39,7 +43,7 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
         else:
             op = layout.operator("neural_morph.fit", icon='MESH_UVSPHERE')
             op.target = settings.target.name if settings.target else ""
-            for name in ("iterations", "resolution", "points", "learning_rate", "steps", "seed"):
+            for name in USER_SETTINGS:
                 setattr(op, name, getattr(settings, name))
         obj = context.active_object
         if obj is not None and FLOW_KEY in obj.keys():
@@ -85,7 +89,7 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
         op = box.operator("neural_morph.fit", text="Continue Fit", icon='PLAY')
         op.target, op.continue_fit = obj.name, True
         op.source = settings.fit_source.name if settings.fit_source else ""
-        for name in ("iterations", "points", "learning_rate", "steps", "seed"):
+        for name in CONTINUE_SETTINGS:
             setattr(op, name, getattr(settings, name))
         op.resolution = int(obj.get(PREFIX + "resolution", settings.resolution))
 

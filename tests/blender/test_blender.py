@@ -242,3 +242,24 @@ def test_million_triangle_target_fits_with_tiny_settings(scene):
     assert len(obj.data.polygons) > 1_000_000
     assert bpy.ops.neural_morph.fit(iterations=3, points=64, resolution=1) == {'FINISHED'}
     assert bpy.context.active_object.name == "Dense Morph"
+
+
+def test_normalization_setting_reaches_the_fit_and_the_object_matrix(scene):
+    """Affine scales each principal axis apart (the matrix's columns differ in length);
+    Similarity keeps one scale. Both through the operator, as the panel's menu sets them."""
+    bpy.ops.mesh.primitive_monkey_add()
+    target = bpy.context.active_object
+    target.scale = (2.0, 1.0, 0.5)
+    bpy.context.view_layer.update()
+    lengths = {}
+    for kind in ("affine", "similarity"):
+        assert bpy.ops.neural_morph.fit(target=target.name, normalization=kind,
+                                        **SMALL) == {'FINISHED'}
+        morph = bpy.context.active_object
+        m = np.array(morph.matrix_world, dtype=np.float64)[:3, :3]
+        lengths[kind] = np.linalg.norm(m, axis=0)
+        assert data.load_flow(morph).settings.normalization == kind
+    assert lengths["similarity"].max() / lengths["similarity"].min() == pytest.approx(1.0, abs=1e-6)
+    assert lengths["affine"].max() / lengths["affine"].min() > 2.0
+    with pytest.raises(TypeError):  # Blender's enum refuses other names before any work
+        bpy.ops.neural_morph.fit(target=target.name, normalization="conformal", **SMALL)

@@ -66,10 +66,11 @@ def test_help_lists_every_option_with_the_operators_default(capsys):
     text = " ".join(capsys.readouterr().out.split())
     rna = bpy.ops.neural_morph.fit.get_rna_type().properties
     defaults = core.FitSettings()
-    for name in ("iterations", "resolution", "points", "learning_rate", "steps", "seed"):
+    for name in core.settings.USER_SETTINGS:
         assert f"--{name.replace('_', '-')}" in text
         assert f"(default: {getattr(defaults, name)})" in text
         assert rna[name].default == pytest.approx(getattr(defaults, name))  # the same home
+    assert "--normalization {affine,similarity}" in text
     for option in ("--output", "--export", "--force", "--preset"):
         assert option in text
     assert run("--help") == 0

@@ -6,6 +6,7 @@ import pytest
 
 from neural_morph import core
 from neural_morph.core import presets
+from neural_morph.core import settings as core_settings
 from neural_morph.ui import presets as ui_presets
 
 MENU = ui_presets.NEURALMORPH_MT_fit_presets.__name__
@@ -40,7 +41,12 @@ def test_default_preset_is_the_settings_defaults_and_draft_is_quicker():
 def test_applying_a_bundled_preset_sets_the_scene_settings(scene, name):
     settings = scene.neural_morph
     for prop in presets.PRESET_SETTINGS:  # start away from every preset
-        setattr(settings, prop, getattr(settings, prop) + (1 if prop != "learning_rate" else 0.5))
+        value = getattr(settings, prop)
+        if isinstance(value, str):
+            away = next(c for c in core_settings.USER_CHOICES[prop] if c != value)
+        else:
+            away = value + (1 if prop != "learning_rate" else 0.5)
+        setattr(settings, prop, away)
     settings.seed = 7
     assert bpy.ops.script.execute_preset(filepath=preset_file(name), menu_idname=MENU) == {'FINISHED'}
     assert current(settings) == pytest.approx(presets.preset(name))

@@ -3,7 +3,7 @@
 `Default` is the settings' own defaults, read from FitSettings, so it cannot drift from
 the operator. Draft and Detailed change only what they need to:
 
-- **Draft**: a quick look (10-13 s on 2 cores, level 3: a coarse but recognisable shape).
+- **Draft**: a quick look in about 5 s on 2 cores (level 3: a coarse but recognisable shape).
 - **Default**: the operator defaults, under a minute on 2 CPU cores.
 - **Detailed**: for an overnight batch (about 4 minutes per asset on 2 cores, level 6).
 
@@ -19,7 +19,7 @@ PRESET_SETTINGS = tuple(name for name in USER_SETTINGS if name != "seed")
 
 # What Draft and Detailed change relative to the defaults.
 _CHANGES = {
-    "Draft": {"iterations": 150, "points": 512, "resolution": 3},
+    "Draft": {"iterations": 100, "points": 256, "resolution": 3},
     "Default": {},
     "Detailed": {"iterations": 2000, "points": 2048, "resolution": 6},
 }

@@ -58,6 +58,8 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
 
     if init is not None:
         model = init.copy()
+        # a continued flow keeps its normalisation matrix, so its settings say that one
+        settings = dataclasses.replace(settings, normalization=init.settings.normalization)
     else:
         field = VelocityField(settings.width, settings.depth, settings.grid_sizes,
                               settings.grid_channels)

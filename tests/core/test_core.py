@@ -263,3 +263,15 @@ def test_matrix_maps_normalised_space_to_target(ellipsoid_fit):
 def test_sphere_uvs_one_per_corner():
     uv = core.sphere_uvs(2)
     assert uv.shape == (core.icosphere_counts(2)[1] * 3, 2) and uv.dtype == np.float32
+
+
+def test_continued_fit_keeps_the_normalisation_it_started_with():
+    """The continued flow keeps the first fit's matrix, so its stored settings must name
+    that normalisation, whatever the continuing call's settings say."""
+    rng = np.random.default_rng(0)
+    pts = rng.standard_normal((2000, 3)) * np.array([2.0, 1.0, 0.5])
+    first = core.fit(pts, core.user_settings(iterations=3, points=64, resolution=1,
+                                             normalization="similarity"))
+    more = core.fit(pts, core.user_settings(iterations=2, points=64, resolution=1), init=first)
+    assert more.settings.normalization == "similarity"
+    assert np.allclose(more.matrix(), first.matrix())

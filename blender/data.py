@@ -314,6 +314,7 @@ class FitRequest:
     def __init__(self, target, points, settings, init=None, morph=None):
         self.target, self.points, self.settings = target, points, settings
         self.init, self.morph = init, morph
+        self.labels = None  # (M,) separate piece of each point, for settings.parts "separate"
         self.target_name = target.name
         self.morph_name = morph.name if morph is not None else None
         self.sources = [target.name]
@@ -396,12 +397,15 @@ def prepare_fit(context, props):
     to_object_mode(context)  # flush Edit Mode changes of the target; no half state afterwards
     verts, faces = evaluated_triangles_of(context, targets)
     try:
-        points = core.sample_surface(verts, faces, settings.target_samples, settings.seed)
+        points, tri = core.sample_surface(verts, faces, settings.target_samples, settings.seed,
+                                          return_faces=True)
         core.normalization(points)
     except ValueError as exc:
         raise InputError(f"'{target.name}': {exc}") from None
     request = FitRequest(target, points, settings, init, morph)
     request.sources = [t.name for t in targets]
+    if settings.parts == "separate" or init is not None:  # a continued fit keeps its own
+        request.labels = core.surface_parts(verts, faces, tri, points)
     return request
 
 
@@ -413,7 +417,7 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
     collection of the view layer, so a failure leaves nothing behind."""
     model = result.model
     name = f"{target.name} Morph"
-    uvs = core.sphere_uvs(result.level)
+    uvs = model.sphere_uvs(result.level)
     sources = list(sources or [target.name])
     to_object_mode(context)
     if morph is None:
@@ -434,6 +438,7 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
         "self_intersections": result.self_intersections,
         "resolution": result.level,
         "vertices": len(result.verts),
+        "parts": model.spheres.count,
         "seed": model.settings.seed,
     }
     store_figures(obj, figures)
@@ -465,10 +470,11 @@ def morph_object(context, name):
     return obj, load_flow(obj)
 
 
-def output_level(obj):
-    """The icosphere level of the object's mesh; InputError if its topology was edited."""
+def output_level(obj, model):
+    """The icosphere level of the object's mesh (the output of `model`, its FittedFlow);
+    InputError if its topology was edited."""
     level = obj.get(PREFIX + "resolution")
-    if level is None or core.icosphere_counts(int(level))[0] != len(obj.data.vertices):
+    if level is None or len(model.sphere(int(level))[0]) != len(obj.data.vertices):
         raise InputError(
             f"'{obj.name}' no longer has the icosphere topology Neural Morph made: "
             "run Remesh to rebuild it first.")

@@ -25,7 +25,8 @@ def start_job(context, props):
         raise data.InputError("A fit is already running: wait for it or press Esc to cancel it.")
     request = data.prepare_fit(context, props)
     job = core.FitJob(request.points, request.settings, init=request.init,
-                      preview_level=PREVIEW_LEVEL, find=data.self_intersecting_faces_bvh).start()
+                      preview_level=PREVIEW_LEVEL, find=data.self_intersecting_faces_bvh,
+                      labels=request.labels).start()
     _state.update(job=job, request=request, preview_version=0)
     return job
 
@@ -42,9 +43,8 @@ def update_preview(context):
     verts = job.preview
     obj = bpy.data.objects.get(_state["preview"] or "")
     if obj is None:
-        _, faces = core.icosphere(PREVIEW_LEVEL)
         name = f"{request.target_name} Morph Preview"
-        obj = bpy.data.objects.new(name, data.write_mesh(name, verts, faces))
+        obj = bpy.data.objects.new(name, data.write_mesh(name, verts, job.preview_faces))
         obj[data.PREFIX + "preview"] = True
         context.scene.collection.objects.link(obj)
         _state["preview"] = obj.name

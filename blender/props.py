@@ -28,9 +28,9 @@ def fit_properties():
             default=_DEFAULTS.learning_rate, soft_min=S.SOFT_MIN_LEARNING_RATE,
             soft_max=S.SOFT_MAX_LEARNING_RATE, precision=4, step=1, **text("learning_rate")),
         "steps": int_setting("steps", soft_min=S.MIN_STEPS, soft_max=S.SOFT_MAX_STEPS),
-        "normalization": EnumProperty(
-            items=[(kind, kind.title(), "") for kind in S.USER_CHOICES["normalization"]],
-            default=_DEFAULTS.normalization, **text("normalization")),
+        **{name: EnumProperty(items=[(kind, kind.title(), "") for kind in S.USER_CHOICES[name]],
+                              default=getattr(_DEFAULTS, name), **text(name))
+           for name in ("normalization", "parts")},
         "seed": int_setting("seed", soft_min=0),  # the fit refuses < 0, never clamps
     }
 

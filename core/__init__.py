@@ -22,6 +22,7 @@ _LAZY = {
     "ADDON_VERSION": "storage", "FORMAT_VERSION": "storage",
     "FitJob": "job",
     "sample_surface": "sampling",
+    "surface_parts": "parts", "SphereSet": "parts",
     "normalization": "normalize",
     "count_self_intersections": "intersect",
     "eased_frames": "animation", "blend_states": "animation", "check_states": "animation",

@@ -8,14 +8,15 @@ import time
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 from torch import nn
 
 from . import losses, storage
 from .field import VelocityField
 from .fitted_flow import FittedFlow
-from .icosphere import icosphere
 from .normalize import normalization
+from .parts import sphere_set
 from .settings import MIN_TARGET_POINTS, FitSettings
 from .solvers import integrate
 
@@ -25,7 +26,7 @@ class Cancelled(Exception):
 
 
 def fit(target_points, settings=None, progress=None, cancel=None, init=None, snapshot=None,
-        snapshot_every=25):
+        snapshot_every=25, labels=None):
     """Fit a flow that carries the unit sphere onto `target_points`.
 
     target_points: (M, 3) float array, any space (a dense area-weighted surface sample).
@@ -34,6 +35,9 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
     init: optional FittedFlow to continue from (its field, normalisation and width).
     snapshot: optional callable(model) called every `snapshot_every` iterations with the
     model being trained (for live previews; evaluate it under torch.no_grad()).
+    labels: optional (M,) int piece of each target point (parts.surface_parts); with
+    settings.parts "separate" every piece gets its own sphere (parts.sphere_set) and its
+    points are matched only to that piece's samples. None: one sphere for everything.
     Returns a FittedFlow. Deterministic for a fixed settings.seed on one machine.
 
     Each iteration flows a batch of sphere points: a randomly rotated level-3 icosphere
@@ -56,22 +60,32 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
     rng = np.random.default_rng(settings.seed)
     device = torch.device(settings.device)
 
+    labels = _check_labels(labels, len(target))
     if init is not None:
         model = init.copy()
-        # a continued flow keeps its normalisation matrix, so its settings say that one
-        settings = dataclasses.replace(settings, normalization=init.settings.normalization)
+        # a continued flow keeps its normalisation matrix and spheres, so its settings say so
+        settings = dataclasses.replace(settings, normalization=init.settings.normalization,
+                                       parts=init.settings.parts)
+        unit = model.to_normalized(target)
+        labels = _continued_labels(model.spheres, unit, labels)
     else:
         field = VelocityField(settings.width, settings.depth, settings.grid_sizes,
                               settings.grid_channels)
         model = FittedFlow(field, normalization(target, settings.normalization), settings)
+        unit = model.to_normalized(target)
+        labels = labels if settings.parts == "separate" else None
+        if labels is not None:
+            model.spheres, labels = sphere_set(unit, labels)
+            labels = labels if model.spheres.count > 1 else None
     model.settings = dataclasses.replace(settings)  # the model owns its copy
     field = model.field.to(device).train()
 
-    unit = model.to_normalized(target)
     if len(unit) > settings.target_samples:
-        unit = unit[rng.choice(len(unit), settings.target_samples, replace=False)]
+        keep = rng.choice(len(unit), settings.target_samples, replace=False)
+        unit = unit[keep]
+        labels = None if labels is None else labels[keep]
     unit_t = torch.as_tensor(unit, dtype=torch.float32, device=device)
-    tree = cKDTree(unit)
+    tree = cKDTree(unit if labels is None else losses.tagged(unit, labels))
 
     grids = list(field.grids.parameters())
     rest = [p for name, p in field.named_parameters() if not name.startswith("grids.")]
@@ -82,8 +96,10 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
         opt, max_lr=[lr for _, lr in groups], total_steps=settings.iterations, pct_start=0.15,
         div_factor=10.0, final_div_factor=100.0)
     warm = settings.warm_start if init is None else 0
-    radial = _radial_profile(unit) if warm else None
-    sampler = _SphereSampler(settings, rng, device)
+    radial = _radial_profile(unit, labels, model.spheres) if warm else None
+    spheres_t = [torch.as_tensor(a, dtype=torch.float32, device=device)
+                 for a in (model.spheres.centres, model.spheres.radii)]
+    sampler = _SphereSampler(settings, model.spheres, rng, device)
     kinetic = _KineticField(field)
     start = time.perf_counter()
     history = list(model.history)
@@ -92,18 +108,22 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
             raise Cancelled("The fit was cancelled.")
         times = _training_grid(settings, rng, device)
         if it < warm:
-            x0 = sampler.uniform(settings.points)
+            x0, part = sampler.uniform(settings.points)
             x1 = integrate(field, x0, times, settings.method, None, settings.adjoint)[-1]
-            goal = torch.as_tensor(radial(x0.cpu().numpy()), dtype=torch.float32, device=device)
-            loss = ((x1 - goal[:, None] * x0) ** 2).sum(1).mean()
+            goal = torch.as_tensor(radial(x0.cpu().numpy(), part), dtype=torch.float32, device=device)
+            centre, radius = spheres_t[0][part], spheres_t[1][part][:, None]
+            loss = ((x1 - (centre + goal[:, None] * ((x0 - centre) / radius))) ** 2).sum(1).mean()
         else:
             x0 = sampler.batch(field, refresh=(it - warm) % 10 == 0)
             state = torch.cat([x0, torch.zeros(len(x0), 1, device=device)], dim=1)
             end = integrate(kinetic, state, times, settings.method, None, settings.adjoint)[-1]
             x1 = end[:, :3]
-            sample = unit_t[torch.as_tensor(rng.integers(0, len(unit_t), settings.target_batch), device=device)]
+            pick = rng.integers(0, len(unit_t), settings.target_batch)
+            sample = unit_t[torch.as_tensor(pick, device=device)]
             batch = losses.Batch(x1, unit_t, tree, sample, settings.loss == "squared",
                                  sampler.shape_faces, sampler.n_shape, end[:, 3].mean())
+            if labels is not None:
+                batch.tags, batch.sample_tags = sampler.part, labels[pick]
             if settings.jacobian_weight:
                 _add_probes(batch, field, x0, settings, rng, device)
             loss = losses.total(batch, settings)
@@ -176,28 +196,71 @@ class _KineticField(nn.Module):
         return torch.cat([v, (v * v).sum(1, keepdim=True)], dim=1)
 
 
-class _SphereSampler:
-    """Sphere points for one iteration: free samples plus a rotated level-3 icosphere.
+PARTS_MISMATCH = ("The target now has {now} separate part(s), but this morph was fitted with "
+                  "{then}: fit it anew (or set Parts to One).")
 
-    Free samples are drawn by the flowed area of a level-4 icosphere's triangles (with
-    probability `stretch_sampling`, else uniformly), so stretched regions get points.
+
+def _check_labels(labels, count):
+    """(M,) int64 part labels, or None."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != count or labels.dtype.kind not in "iu" or (len(labels) and labels.min() < 0):
+        raise ValueError("Part labels must be one whole number of at least 0 per target point.")
+    return labels.astype(np.int64)
+
+
+def _continued_labels(spheres, unit, labels):
+    """Labels for continuing a flow with `spheres`: None for one sphere; else the pieces
+    of the target (merged as the first fit merged them) must be as many as the spheres,
+    and each is paired with the sphere whose centre is nearest its own (ValueError)."""
+    if spheres.count == 1:
+        return None
+    if labels is not None:
+        _, labels = sphere_set(unit, labels)
+    now = 1 if labels is None else int(labels.max()) + 1
+    if now != spheres.count:
+        raise ValueError(PARTS_MISMATCH.format(now=now, then=spheres.count))
+    centres = np.stack([unit[labels == k].mean(axis=0) for k in range(now)])
+    cost = np.linalg.norm(centres[:, None] - spheres.centres[None], axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    pairing = np.empty(now, dtype=np.int64)
+    pairing[rows] = cols
+    return pairing[labels]
+
+
+class _SphereSampler:
+    """Points on the start spheres for one iteration: free samples plus a rotated
+    icosphere per sphere (about 2/3 of the batch, level 3 for one sphere of 1024 points).
+
+    Free samples are drawn by the flowed area of the spheres' triangles (level 4 for one
+    sphere; with probability `stretch_sampling`, else uniformly), so stretched regions get
+    points. `part` (N,) says which sphere each point of the last batch is on.
     """
 
-    def __init__(self, settings, rng, device):
-        self.settings, self.rng, self.device = settings, rng, device
-        # the largest icosphere that takes at most ~2/3 of the batch (level 3 for 1024 points)
-        level = max((k for k in range(4) if 10 * 4 ** k + 2 <= 0.65 * settings.points), default=0)
-        self.shape_verts, faces = icosphere(level) if settings.shape_weight else (np.zeros((0, 3)), None)
+    def __init__(self, settings, spheres, rng, device):
+        self.settings, self.spheres, self.rng, self.device = settings, spheres, rng, device
+        self.shape_verts, self.shape_part, faces = np.zeros((0, 3)), np.zeros(0, np.int64), None
+        if settings.shape_weight:
+            for level in range(3, -1, -1):
+                self.shape_verts, faces, self.shape_part = spheres.mesh(level)
+                if len(self.shape_verts) <= 0.65 * settings.points:
+                    break
         self.shape_faces = None if faces is None else torch.as_tensor(faces, device=device)
         self.n_shape = len(self.shape_verts)
         self.n_free = max(settings.points - self.n_shape, 16)
-        self.area_verts, self.area_faces = icosphere(4)
+        self.area_verts, self.area_faces, area_part = spheres.mesh(4)
+        self.area_face_part = area_part[self.area_faces[:, 0]]
         self.area_p = None
+        self.part = None
 
     def uniform(self, n):
+        """(n, 3) points uniform on the spheres (split by share) and their parts (n,)."""
         x = self.rng.standard_normal((n, 3))
         x /= np.linalg.norm(x, axis=1, keepdims=True)
-        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        part = np.repeat(np.arange(self.spheres.count), self.spheres.allot(n))
+        x = self.spheres.centres[part] + self.spheres.radii[part][:, None] * x
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device), part
 
     @torch.no_grad()
     def _refresh_areas(self, field):
@@ -210,36 +273,54 @@ class _SphereSampler:
         self.area_p = area / area.sum()
 
     def _stretched(self, n):
-        f = self.area_faces[self.rng.choice(len(self.area_faces), n, p=self.area_p)]
+        tri = self.rng.choice(len(self.area_faces), n, p=self.area_p)
+        f = self.area_faces[tri]
         r1, r2 = np.sqrt(self.rng.random(n)), self.rng.random(n)
         v = self.area_verts
         x = (1 - r1)[:, None] * v[f[:, 0]] + (r1 * (1 - r2))[:, None] * v[f[:, 1]] + (r1 * r2)[:, None] * v[f[:, 2]]
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        part = self.area_face_part[tri]
+        x = self.spheres.project(x, part)
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device), part
 
     def batch(self, field, refresh):
-        """(points, 3) sphere points: free samples first, the rotated icosphere last."""
+        """(points, 3) sphere points: free samples first, the rotated icospheres last."""
         n_stretch = int(round(self.settings.stretch_sampling * self.n_free))
-        parts = []
+        parts, labels = [], []
         if n_stretch:
             if refresh or self.area_p is None:
                 self._refresh_areas(field)
-            parts.append(self._stretched(n_stretch))
+            x, part = self._stretched(n_stretch)
+            parts.append(x), labels.append(part)
         if self.n_free - n_stretch:
-            parts.append(self.uniform(self.n_free - n_stretch))
+            x, part = self.uniform(self.n_free - n_stretch)
+            parts.append(x), labels.append(part)
         if self.n_shape:
             q, _ = np.linalg.qr(self.rng.standard_normal((3, 3)))
-            parts.append(torch.as_tensor(self.shape_verts @ q, dtype=torch.float32, device=self.device))
+            centre = self.spheres.centres[self.shape_part]
+            parts.append(torch.as_tensor(centre + (self.shape_verts - centre) @ q,
+                                         dtype=torch.float32, device=self.device))
+            labels.append(self.shape_part)
+        self.part = np.concatenate(labels)
         return torch.cat(parts)
 
 
-def _radial_profile(unit, k=16):
-    """Function from unit directions (N, 3) to the target's outer radius along each (N,)."""
-    radius = np.linalg.norm(unit, axis=1)
-    dirs = unit / np.maximum(radius, 1e-12)[:, None]
-    tree = cKDTree(dirs)
+def _radial_profile(unit, labels, spheres, k=16):
+    """Function (x0 (N, 3) on the spheres, part (N,)) -> (N,) the outer radius of each
+    part's target samples about its sphere's centre, along x0's direction from there."""
+    labels = np.zeros(len(unit), np.int64) if labels is None else labels
+    profiles = []
+    for j in range(spheres.count):
+        rel = unit[labels == j] - spheres.centres[j]
+        radius = np.linalg.norm(rel, axis=1)
+        profiles.append((cKDTree(rel / np.maximum(radius, 1e-12)[:, None]), radius))
 
-    def profile(u):
-        _, idx = tree.query(u, k=k)
-        return radius[idx].max(axis=1)
+    def profile(x0, part):
+        out = np.empty(len(x0))
+        for j, (tree, radius) in enumerate(profiles):
+            mine = part == j
+            if mine.any():
+                d = (x0[mine] - spheres.centres[j]) / spheres.radii[j]
+                _, idx = tree.query(d, k=min(k, len(radius)))
+                out[mine] = radius[idx.reshape(len(d), -1)].max(axis=1)
+        return out
     return profile

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from . import storage
-from .icosphere import icosphere
+from .parts import SphereSet
 from .solvers import integrate
 
 _CHUNK = 65_536
@@ -20,14 +20,14 @@ class FittedFlow:
     """
 
     def __init__(self, field, matrix, settings, history=(), iterations=0, seconds=0.0,
-                 radius=1.0):
+                 spheres=None):
         self.field = field
         self._matrix = np.asarray(matrix, dtype=np.float64).reshape(4, 4)
         self.settings = settings
         self.history = list(history)
         self.iterations = int(iterations)
         self.seconds = float(seconds)
-        self.radius = float(radius)
+        self.spheres = spheres if spheres is not None else SphereSet.unit()  # the t=0 surface
 
     # -- transforms ---------------------------------------------------------------------
     def matrix(self):
@@ -88,12 +88,17 @@ class FittedFlow:
         return states.double().numpy()
 
     def sphere(self, level):
-        """Icosphere of radius `radius` at `level`: (verts (V, 3) float64, faces (F, 3) int64)."""
-        verts, faces = icosphere(level)
-        return verts * self.radius, faces
+        """The t=0 surface at `level`: one icosphere per part (parts.SphereSet.mesh), as
+        (verts (V, 3) float64 normalised, faces (F, 3) int64)."""
+        verts, faces, _ = self.spheres.mesh(level)
+        return verts, faces
+
+    def sphere_uvs(self, level):
+        """Per-corner UVs (F·3, 2) float32 of `sphere(level)`: each part's sphere map."""
+        return self.spheres.uvs(level)
 
     def surface(self, level, normalized=False):
-        """Flowed icosphere: (verts (V, 3) float64, faces (F, 3) int64), target space by default."""
+        """Flowed spheres: (verts (V, 3) float64, faces (F, 3) int64), target space by default."""
         verts, faces = self.sphere(level)
         moved = self.flow(verts)
         return (moved if normalized else self.to_target(moved)), faces

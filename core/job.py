@@ -15,11 +15,14 @@ class FitJob:
     "cancelled", "failed"}. Nothing here touches Blender data.
     """
 
-    def __init__(self, target_points, settings, init=None, preview_level=None, find=None):
+    def __init__(self, target_points, settings, init=None, preview_level=None, find=None,
+                 labels=None):
         self.target_points = target_points
+        self.labels = labels
         self.preview_level = preview_level
         self.find = find
         self.preview = None          # (V, 3) float32 normalised vertices of the latest preview
+        self.preview_faces = None    # (F, 3) its faces (one icosphere per part)
         self.preview_version = 0
         self.transform = None        # (4, 4) normalised -> world matrix of the fit (FittedFlow.matrix)
         self.settings = settings
@@ -45,7 +48,8 @@ class FitJob:
         self.iteration, self.loss = iteration, loss
 
     def _snapshot(self, model):
-        verts, _, _, _ = output_mesh(model, self.preview_level, find=None)
+        verts, faces, _, _ = output_mesh(model, self.preview_level, find=None)
+        self.preview_faces = faces
         self.transform = model.matrix()
         self.preview = verts.astype(np.float32)
         self.preview_version += 1
@@ -55,7 +59,8 @@ class FitJob:
             snapshot = self._snapshot if self.preview_level is not None else None
             extra = {"find": self.find} if self.find is not None else {}
             self._result = run_fit(self.target_points, self.settings, self._progress,
-                                   self._cancel, self.init, snapshot, **extra)
+                                   self._cancel, self.init, snapshot, labels=self.labels,
+                                   **extra)
             self.state = "done"
         except Cancelled:
             self.state = "cancelled"

@@ -6,6 +6,7 @@ TERMS and one weight field on settings.FitSettings.
 """
 import dataclasses
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -28,6 +29,18 @@ class Batch:
     probe_time: float = 0.0
     probe_dirs: torch.Tensor = None  # (P, 3) unit directions to differentiate along
     lipschitz: float = 1.0          # stretch rate the Jacobian term tolerates
+    tags: np.ndarray = None         # (N,) part of each point (several spheres); `tree` is then
+    sample_tags: np.ndarray = None  # built on `tagged(target, labels)`; (B,) part of each sample
+
+
+TAG_GAP = 16.0  # parts lie this far apart in the 4th coordinate: never nearest to each other
+
+
+def tagged(points, tags):
+    """(N, 3) points and (N,) part labels -> (N, 4) with the label × TAG_GAP appended, so a
+    KD-tree nearest search only ever matches points of the same part."""
+    return np.concatenate([np.asarray(points, dtype=np.float64),
+                           TAG_GAP * np.asarray(tags, dtype=np.float64)[:, None]], axis=1)
 
 
 def chamfer(batch):
@@ -35,9 +48,11 @@ def chamfer(batch):
     neighbours (never an N×M matrix); gradients flow through the gathered differences.
     Mean Euclidean distances both ways, or squared ones with `batch.squared`."""
     x1, dev = batch.points, batch.points.device
-    p = x1.detach().cpu().numpy()
+    p, q = x1.detach().cpu().numpy(), batch.sample.detach().cpu().numpy()
+    if batch.tags is not None:  # several parts: each point matches its own part only
+        p, q = tagged(p, batch.tags), tagged(q, batch.sample_tags)
     _, to_target = nearest(batch.tree, p)
-    _, to_points = nearest(p, batch.sample.detach().cpu().numpy())
+    _, to_points = nearest(p, q)
     forward = ((x1 - batch.target[torch.as_tensor(to_target, device=dev)]) ** 2).sum(1)
     backward = ((batch.sample - x1[torch.as_tensor(to_points, device=dev)]) ** 2).sum(1)
     if not batch.squared:

@@ -49,13 +49,13 @@ def path_mesh(states, faces, find=self_intersecting_faces):
 
 
 def run_fit(target_points, settings, progress=None, cancel=None, init=None, snapshot=None,
-            find=self_intersecting_faces):
+            find=self_intersecting_faces, labels=None):
     """Fit `target_points` (M, 3) and return a FitResult with a clean output mesh.
 
     `find(verts, faces)` returns self-intersecting face indices (Blender passes its BVH
-    tree)."""
+    tree); `labels` (M,) the separate piece of each point (parts.surface_parts), or None."""
     model = fit(target_points, settings, progress=progress, cancel=cancel, init=init,
-                snapshot=snapshot)
+                snapshot=snapshot, labels=labels)
     verts, faces, level, bad = output_mesh(model, settings.resolution, find)
     unit = model.to_normalized(np.asarray(target_points)[:50_000])
     chamfer = mesh_chamfer(verts, faces, unit, seed=settings.seed)

@@ -23,6 +23,7 @@ MAX_SEED = 2**31 - 1             # seeds are 0 .. MAX_SEED (a Blender IntPropert
 MIN_TARGET_POINTS = 16           # fewest target points a fit accepts (its radial profile uses 16)
 MAX_GRIDS, MIN_GRID, MAX_GRID, MAX_CHANNELS = 4, 2, 128, 64  # feature grids of the field
 NORMALIZATIONS = ("affine", "similarity")  # how a target is put into the unit ball
+PARTS = ("separate", "one")      # a sphere per separate piece of the target, or one for all
 
 # soft limits: where the Blender sliders stop (typing can go up to the hard limits)
 SOFT_MAX_ITERATIONS = 5_000
@@ -72,6 +73,7 @@ class FitSettings:
     lipschitz: float = 2.0         # stretch rate |∂f/∂x·d| the Jacobian term tolerates
     jacobian_points: int = 256     # points along the paths where the Jacobian term probes
     normalization: str = "affine"  # "affine": principal axes scaled apart; "similarity": one scale
+    parts: str = "separate"        # "separate": one sphere per separate piece; "one": one sphere
     untangle: bool = True          # pull self-intersecting regions back along their paths
     seed: int = 0
     resolution: int = 5            # icosphere level of the output mesh
@@ -119,6 +121,7 @@ class FitSettings:
              f"Seed must be a whole number between 0 and {MAX_SEED:,}."),
             (self.normalization in NORMALIZATIONS,
              f"Normalization must be one of {', '.join(NORMALIZATIONS)}."),
+            (self.parts in PARTS, f"Parts must be one of {', '.join(PARTS)}."),
         ]
         for ok, message in checks:
             if not ok:
@@ -183,7 +186,11 @@ USER_SETTINGS = {
                       "principal axis scaled to the same extent, best for most shapes and for "
                       "flat or long ones. Similarity: one scale, proportions kept; try it when "
                       "Affine leaves thin parts short (a flat top on thin legs)"),
+    "parts": ("Parts",
+              "Separate: every separate piece of the target (letters of a text, the parts of a "
+              "prop) gets its own sphere, so pieces never merge into one blob; pieces that touch "
+              "or cross count as one. One: a single sphere wraps everything"),
     "seed": ("Seed", "Random seed of the fit"),
 }
 # user settings that take one of a few names (the panel shows a menu, the command line checks)
-USER_CHOICES = {"normalization": NORMALIZATIONS}
+USER_CHOICES = {"normalization": NORMALIZATIONS, "parts": PARTS}

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .field import VelocityField
+from .parts import SphereSet
 from .settings import FitSettings
 
 FORMAT_VERSION = 2  # 2: feature-grid field, affine normalisation, compressed weights
@@ -27,7 +28,7 @@ def to_dict(flow):
         "architecture": flow.field.architecture(),
         "settings": dataclasses.asdict(flow.settings),
         "matrix": flow.matrix().tolist(),
-        "radius": flow.radius,
+        "parts": flow.spheres.to_list(),
         "iterations": flow.iterations,
         "seconds": flow.seconds,
         "history": [float(h) for h in flow.history[-2000:]],
@@ -65,9 +66,12 @@ def from_dict(data, cls=None):
         matrix = np.asarray(data["matrix"], dtype=np.float64)
         if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
             raise ValueError("the normalisation matrix is not a finite 4 × 4 matrix")
+        parts = data.get("parts")
+        spheres = (SphereSet.from_list(parts) if parts is not None
+                   else SphereSet.unit(float(data.get("radius", 1.0))))
         return cls(field.eval(), matrix, settings,
                    data.get("history", ()), data.get("iterations", 0),
-                   data.get("seconds", 0.0), data.get("radius", 1.0))
+                   data.get("seconds", 0.0), spheres)
     except (KeyError, TypeError, ValueError, RuntimeError, zlib.error) as exc:
         raise ValueError(f"The stored flow is damaged and cannot be read ({exc}).") from None
 

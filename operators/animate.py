@@ -30,7 +30,7 @@ def animate(obj, model, keys, frame_start, frame_end, ease, reverse, replace=Tru
     except ValueError as exc:
         raise data.InputError(str(exc)) from None
     check_writable(obj)
-    level = data.output_level(obj)
+    level = data.output_level(obj, model)
     if not replace and data.edited_by_hand(obj):
         raise data.InputError(
             f"'{obj.name}' was edited since Neural Morph wrote it, and Animate would overwrite the "

@@ -69,6 +69,7 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
         learning_rate: float
         steps: int
         normalization: str
+        parts: str
         seed: int
 
     def run(self, context):
@@ -78,7 +79,7 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
         progress = _console_progress(settings.iterations) if bpy.app.background else None
         try:
             result = core.run_fit(request.points, settings, progress=progress, init=request.init,
-                                  find=data.self_intersecting_faces_bvh)
+                                  find=data.self_intersecting_faces_bvh, labels=request.labels)
         except KeyboardInterrupt:
             self.report({'WARNING'}, "Neural Morph fit cancelled; nothing was created.")
             return {'CANCELLED'}

@@ -46,7 +46,12 @@ class NEURALMORPH_OT_morph_between(NeuralMorphOperator, bpy.types.Operator):
             core.settings.check_keys(self.keys)
         except ValueError as exc:
             raise data.InputError(str(exc)) from None
-        level = self.resolution if self.resolution >= 0 else data.output_level(obj_a)
+        for obj, model in ((obj_a, model_a), (obj_b, model_b)):
+            if model.spheres.count > 1:
+                raise data.InputError(
+                    f"'{obj.name}' was fitted with {model.spheres.count} separate parts, and Morph "
+                    "Between blends morphs of one sphere each: refit it with Parts set to One.")
+        level = self.resolution if self.resolution >= 0 else data.output_level(obj_a, model_a)
         world_a, world_b = _world_matrix(obj_a), _world_matrix(obj_b)
         states, faces, s_values = core.blend_states(model_a, model_b, level, self.keys, self.path,
                                                   data.self_intersecting_faces_bvh)
@@ -59,7 +64,7 @@ class NEURALMORPH_OT_morph_between(NeuralMorphOperator, bpy.types.Operator):
                           for s, state in zip(s_values, states)])
         local = _apply(np.linalg.inv(world_a), world)
         name = f"{obj_a.name} to {obj_b.name}"
-        mesh = data.write_mesh(name, local[0], faces, core.sphere_uvs(level))
+        mesh = data.write_mesh(name, local[0], faces, model_a.sphere_uvs(level))
         obj = bpy.data.objects.new(name, mesh)
         obj.matrix_world = data.matrix(world_a)
         frames = core.eased_frames(len(local), self.frame_start, self.frame_end, self.ease)

@@ -14,7 +14,7 @@ from .base import NeuralMorphOperator
 def remesh(obj, model, level):
     """Replace the object's mesh data in place with the flow evaluated at `level`."""
     verts, faces, _, bad = core.output_mesh(model, level, data.self_intersecting_faces_bvh)
-    data.write_mesh(obj.data.name, verts, faces, core.sphere_uvs(level), mesh=obj.data)
+    data.write_mesh(obj.data.name, verts, faces, model.sphere_uvs(level), mesh=obj.data)
     data.store_figures(obj, {"resolution": level, "vertices": len(verts), "self_intersections": bad})
     data.mark_written(obj)
     return bad

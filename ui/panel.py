@@ -8,13 +8,14 @@ from ..core.settings import USER_SETTINGS
 from . import presets
 from .preferences import draw_dependencies
 
-# Continue Fit keeps the morph's level and the stored flow's normalisation
-CONTINUE_SETTINGS = tuple(name for name in USER_SETTINGS if name not in ("resolution", "normalization"))
+# Continue Fit keeps the morph's level and the stored flow's normalisation and parts
+CONTINUE_SETTINGS = tuple(name for name in USER_SETTINGS
+                          if name not in ("resolution", "normalization", "parts"))
 
 FIGURE_LABELS = (
     ("source", "Target"), ("iterations", "Iterations"), ("seconds", "Seconds"),
     ("chamfer", "Chamfer"), ("resolution", "Level"), ("vertices", "Vertices"),
-    ("self_intersections", "Self-intersections"),
+    ("self_intersections", "Self-intersections"), ("parts", "Parts"),
 )
 
 

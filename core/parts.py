@@ -1,0 +1,215 @@
+"""Separate parts: which target samples belong to which piece, and the spheres a flow
+starts from (one per piece). No torch, no bpy.
+
+A target made of separate pieces (text, a logo, props) cannot be reached by one sphere
+without a membrane between the pieces, since a flow never tears a surface. So every
+piece gets its own sphere: disjoint spheres stay disjoint under a flow, and the output
+is one mesh whose parts never cross each other.
+"""
+import dataclasses
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
+
+from .icosphere import _corner_uvs, icosphere
+
+MAX_PARTS = 64            # pieces beyond this are merged into their nearest neighbour
+MIN_PART_SHARE = 0.002    # a piece with a smaller share of the surface joins its nearest piece
+TOUCH = 0.004             # pieces closer than this share of the bounding-box diagonal touch
+SPHERE_SIZE = 0.5         # a part's sphere radius: this share of its RMS radius ...
+SPHERE_GAP = 0.9          # ... and two spheres fill at most this share of their centres' distance
+MIN_SPHERE = 0.2          # a sphere squeezed below this share of its size merges its part
+PARTS_MODES = ("separate", "one")  # FitSettings.parts: a sphere per piece, or one for all
+
+
+def surface_parts(verts, faces, sample_faces, points):
+    """Piece label of every surface sample: (M,) int64, 0..K-1, largest piece first.
+
+    verts (V, 3), faces (F, 3): the target's triangles; sample_faces (M,): the triangle of
+    each sample; points (M, 3): the samples (same space). Vertices at the same position
+    are welded first (split normals and UV seams do not split a piece); pieces that touch
+    or cross (closer than TOUCH of the diagonal) are one piece, tiny pieces join their
+    nearest one, and at most MAX_PARTS remain.
+    """
+    v = np.asarray(verts, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    pts = np.asarray(points, dtype=np.float64)
+    diag = float(np.linalg.norm(np.ptp(pts, axis=0))) or 1.0
+    _, weld = np.unique(np.round(v / (1e-6 * diag)), axis=0, return_inverse=True)
+    weld = weld.reshape(-1)
+    fw = weld[f]
+    n = int(weld.max()) + 1
+    edges = np.concatenate([fw[:, [0, 1]], fw[:, [1, 2]]])
+    graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, vertex_label = csgraph.connected_components(graph, directed=False)
+    label = vertex_label[fw[np.asarray(sample_faces, dtype=np.int64), 0]]
+    _, label = np.unique(label, return_inverse=True)
+    label = _merge_touching(pts, label.reshape(-1), TOUCH * diag)
+    label = _merge_small(pts, label)
+    return _by_size(label)
+
+
+def _merge_touching(pts, label, tol, probe=20_000):
+    """Union pieces that come within `tol` of each other (a subsample of each suffices)."""
+    k = int(label.max()) + 1
+    if k == 1:
+        return label
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(pts), min(probe, len(pts)), replace=False)
+    p, lab = pts[pick], label[pick]
+    tree = cKDTree(p)
+    pairs = tree.query_pairs(tol, output_type="ndarray")
+    pairs = pairs[lab[pairs[:, 0]] != lab[pairs[:, 1]]]
+    if len(pairs) == 0:
+        return label
+    a, b = lab[pairs[:, 0]], lab[pairs[:, 1]]
+    graph = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(k, k))
+    _, group = csgraph.connected_components(graph, directed=False)
+    return group[label]
+
+
+def _merge_small(pts, label):
+    """Pieces below MIN_PART_SHARE of the samples, and the smallest beyond MAX_PARTS, join
+    the piece whose samples are nearest."""
+    while True:
+        counts = np.bincount(label)
+        live = np.flatnonzero(counts)
+        if len(live) <= 1:
+            return label
+        small = live[counts[live] < MIN_PART_SHARE * len(label)]
+        if len(small) == 0 and len(live) <= MAX_PARTS:
+            return label
+        worst = small[np.argmin(counts[small])] if len(small) else live[np.argmin(counts[live])]
+        mine = label == worst
+        _, idx = cKDTree(pts[~mine]).query(pts[mine][:2000])
+        label[mine] = np.bincount(label[~mine][idx]).argmax()
+
+
+def _by_size(label):
+    """Relabel 0..K-1, the piece with the most samples first (ties: lower old label)."""
+    counts = np.bincount(label)
+    live = np.flatnonzero(counts)
+    order = live[np.lexsort((live, -counts[live]))]
+    remap = np.zeros(len(counts), dtype=np.int64)
+    remap[order] = np.arange(len(order))
+    return remap[label]
+
+
+@dataclasses.dataclass
+class SphereSet:
+    """The surface a flow starts from: K disjoint spheres, normalised space.
+
+    centres (K, 3) float64, radii (K,), shares (K,) each part's share of the target's
+    surface (it decides how many output vertices the part gets). One unit sphere at the
+    origin is the classic single-sphere fit.
+    """
+    centres: np.ndarray
+    radii: np.ndarray
+    shares: np.ndarray
+
+    def __post_init__(self):
+        self.centres = np.asarray(self.centres, dtype=np.float64).reshape(-1, 3)
+        self.radii = np.asarray(self.radii, dtype=np.float64).reshape(-1)
+        self.shares = np.asarray(self.shares, dtype=np.float64).reshape(-1)
+        k = len(self.centres)
+        if not (k >= 1 and len(self.radii) == k and len(self.shares) == k
+                and np.isfinite(self.centres).all() and (self.radii > 0).all()
+                and np.isfinite(self.radii).all() and (self.shares > 0).all()):
+            raise ValueError("the parts are not K centres, positive radii and shares")
+
+    @classmethod
+    def unit(cls, radius=1.0):
+        return cls(np.zeros((1, 3)), [radius], [1.0])
+
+    @property
+    def count(self):
+        return len(self.radii)
+
+    def to_list(self):
+        """Plain data: [[cx, cy, cz, radius, share], ...]."""
+        return [[*map(float, c), float(r), float(s)]
+                for c, r, s in zip(self.centres, self.radii, self.shares)]
+
+    @classmethod
+    def from_list(cls, rows):
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+        return cls(rows[:, :3], rows[:, 3], rows[:, 4])
+
+    def levels(self, level):
+        """Icosphere level of each part for an output at `level`: the parts share about
+        the vertices one sphere would get, by their share of the surface (never below
+        level - 2, nor 1). (K,) int."""
+        if self.count == 1:
+            return np.array([int(level)])
+        lo = min(int(level), max(1, int(level) - 2))
+        raw = level + np.round(np.log(self.shares / self.shares.max()) / np.log(4.0))
+        return np.clip(raw, lo, level).astype(np.int64)
+
+    def mesh(self, level, levels=None):
+        """The spheres as one mesh: (verts (V, 3) float64, faces (F, 3) int64, part (V,) int),
+        parts in order, each an icosphere at its `levels` entry."""
+        levels = self.levels(level) if levels is None else levels
+        verts, faces, part, offset = [], [], [], 0
+        for k, lv in enumerate(levels):
+            v, f = icosphere(int(lv))
+            verts.append(self.centres[k] + self.radii[k] * v)
+            faces.append(f + offset)
+            part.append(np.full(len(v), k))
+            offset += len(v)
+        return np.concatenate(verts), np.concatenate(faces), np.concatenate(part)
+
+    def uvs(self, level):
+        """Per-corner sphere UVs (F·3, 2) float32 of `mesh(level)`, each part the
+        equirectangular map of its own sphere (the islands overlap)."""
+        return np.concatenate([_corner_uvs(*icosphere(int(lv))) for lv in self.levels(level)])
+
+    def project(self, x, part):
+        """Points (N, 3) pushed radially onto the sphere of their part (N,)."""
+        d = x - self.centres[part]
+        d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+        return self.centres[part] + self.radii[part][:, None] * d
+
+    def allot(self, n, least=8):
+        """Split `n` points among the parts by share, at least `least` each: (K,) int."""
+        if self.count == 1:
+            return np.array([n])
+        raw = self.shares / self.shares.sum() * max(n - least * self.count, 0)
+        counts = np.floor(raw).astype(np.int64)
+        counts[np.argsort(counts - raw)[: max(n - least * self.count, 0) - counts.sum()]] += 1
+        return counts + least
+
+
+def sphere_set(unit_points, labels):
+    """SphereSet for labelled target samples in normalised space, and the labels (some
+    parts may be merged): a sphere per part at its centroid, SPHERE_SIZE of its RMS
+    radius, shrunk until every two spheres are apart; a part whose sphere would shrink
+    below MIN_SPHERE of its size (a piece nested in another) merges into its nearest
+    part. One part gives the unit sphere."""
+    pts = np.asarray(unit_points, dtype=np.float64)
+    label = _by_size(np.asarray(labels, dtype=np.int64).copy())
+    while True:
+        k = int(label.max()) + 1
+        if k == 1:
+            return SphereSet.unit(), label
+        counts = np.bincount(label, minlength=k).astype(np.float64)
+        centres = np.stack([pts[label == j].mean(axis=0) for j in range(k)])
+        size = np.array([np.sqrt(((pts[label == j] - centres[j]) ** 2).sum(1).mean())
+                         for j in range(k)])
+        size = np.maximum(size, 1e-6)
+        radii = SPHERE_SIZE * size
+        dist = np.linalg.norm(centres[:, None] - centres[None], axis=2)
+        np.fill_diagonal(dist, np.inf)
+        for _ in range(50):  # shrink each overlapping pair in proportion
+            over = (radii[:, None] + radii[None]) / (SPHERE_GAP * dist)
+            factor = 1.0 / np.maximum(over.max(axis=1), 1.0)
+            if (factor >= 1.0).all():
+                break
+            radii = radii * factor
+        squeezed = radii / size < MIN_SPHERE
+        if not squeezed.any():
+            return SphereSet(centres, radii, counts / counts.sum()), label
+        worst = int(np.flatnonzero(squeezed)[np.argmin(counts[squeezed])])
+        label[label == worst] = int(np.argmin(dist[worst]))
+        label = _by_size(label)

@@ -1,0 +1,137 @@
+"""core/parts.py and a fit with one sphere per separate piece. Plain Python: no bpy."""
+import importlib
+
+import numpy as np
+import pytest
+
+from neural_morph import core
+from neural_morph.core import metrics, parts
+
+QUICK = dict(iterations=80, points=256, target_samples=20_000, warm_start=20, resolution=3)
+CENTRES = ((-2.5, 0.0, 0.0), (0.0, 0.0, 0.0), (2.5, 0.3, 0.0))
+RADII = (1.0, 0.7, 0.5)
+
+
+def spheres_mesh(centres=CENTRES, radii=RADII, level=3):
+    """Separate icospheres as one mesh: (verts (V, 3), faces (F, 3))."""
+    v, f = core.icosphere(level)
+    verts = np.concatenate([v * r + np.asarray(c) for c, r in zip(centres, radii)])
+    faces = np.concatenate([f + i * len(v) for i in range(len(radii))])
+    return verts, faces
+
+
+def labelled(verts, faces, n=20_000):
+    pts, tri = core.sample_surface(verts, faces, n, 0, return_faces=True)
+    return pts, core.surface_parts(verts, faces, tri, pts)
+
+
+def test_separate_pieces_get_one_label_each_largest_first():
+    pts, labels = labelled(*spheres_mesh())
+    assert labels.max() == 2
+    counts = np.bincount(labels)
+    assert counts[0] > counts[1] > counts[2]
+    # each label is one sphere: all its points lie on that sphere
+    for k, (c, r) in enumerate(zip(CENTRES, RADII)):
+        d = np.linalg.norm(pts[labels == k] - c, axis=1)
+        assert np.allclose(d, r, atol=0.05)
+
+
+def test_touching_or_crossing_pieces_are_one_piece():
+    # the second sphere crosses the first, the third sits 1e-4 away from the second
+    pts, labels = labelled(*spheres_mesh(((0, 0, 0), (1.2, 0, 0), (2.0001, 0, 0)), (1.0, 0.5, 0.3)))
+    assert labels.max() == 0
+
+
+def test_split_vertices_do_not_split_a_piece():
+    # every triangle with its own three vertices (an STL, or split normals)
+    verts, faces = core.icosphere(3)
+    split = verts[faces.reshape(-1)]
+    pts, labels = labelled(split, np.arange(len(split)).reshape(-1, 3))
+    assert labels.max() == 0
+
+
+def test_a_speck_joins_its_nearest_piece():
+    verts, faces = spheres_mesh(((0, 0, 0), (3, 0, 0)), (1.0, 0.01))
+    _, labels = labelled(verts, faces)
+    assert labels.max() == 0
+
+
+def test_sphere_set_spheres_are_disjoint_and_keep_their_share():
+    pts, labels = labelled(*spheres_mesh())
+    spheres, labels = parts.sphere_set(pts / 4.0, labels)
+    assert spheres.count == 3
+    c, r = spheres.centres, spheres.radii
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert r[i] + r[j] < np.linalg.norm(c[i] - c[j])
+    assert np.isclose(spheres.shares.sum(), 1.0)
+    # the output mesh gives the largest part the most vertices, and never crosses itself
+    verts, faces, part = spheres.mesh(5)
+    assert np.bincount(part)[0] > np.bincount(part)[2]
+    assert core.count_self_intersections(verts, faces) == 0
+    assert len(spheres.uvs(5)) == 3 * len(faces)
+    again = parts.SphereSet.from_list(spheres.to_list())
+    assert np.allclose(again.centres, spheres.centres) and np.allclose(again.radii, spheres.radii)
+
+
+def test_a_piece_nested_in_another_merges_with_it():
+    # a small sphere inside a large hollow one: their spheres cannot be apart
+    pts, labels = labelled(*spheres_mesh(((0, 0, 0), (0.05, 0, 0)), (1.0, 0.3)))
+    spheres, labels = parts.sphere_set(pts, labels)
+    assert spheres.count == 1 and labels.max() == 0
+
+
+@pytest.fixture(scope="module")
+def three_fit():
+    verts, faces = spheres_mesh()
+    pts, labels = labelled(verts, faces)
+    return verts, faces, pts, labels, core.run_fit(pts, core.user_settings(**QUICK), labels=labels)
+
+
+def test_separate_pieces_fit_one_sphere_each_and_beat_one_sphere(three_fit):
+    verts, faces, pts, labels, result = three_fit
+    assert result.model.spheres.count == 3
+    assert result.self_intersections == 0
+    assert core.count_self_intersections(result.verts, result.faces) == 0
+    ours = metrics.surface_metrics(result.model.to_target(result.verts), result.faces, verts, faces,
+                                   samples=20_000, thresholds=(0.01,))
+    one = core.run_fit(pts, core.user_settings(**QUICK, parts="one"), labels=labels)
+    assert one.model.spheres.count == 1
+    single = metrics.surface_metrics(one.model.to_target(one.verts), one.faces, verts, faces,
+                                     samples=20_000, thresholds=(0.01,))
+    assert ours["fscore@0.01"] > 0.9 > single["fscore@0.01"]
+
+
+def test_the_stored_flow_gives_back_the_parts_and_the_mesh(three_fit):
+    *_, result = three_fit
+    back = core.FittedFlow.from_json(result.flow_json)
+    assert back.spheres.count == 3
+    verts, faces, _, _ = core.output_mesh(back, result.level)
+    assert np.array_equal(faces, result.faces)
+    assert np.allclose(verts, result.verts)
+
+
+def test_continuing_with_another_piece_count_is_refused(three_fit):
+    verts, faces, pts, labels, result = three_fit
+    with pytest.raises(ValueError, match="now has 1 separate part"):
+        core.fit(pts, core.user_settings(**dict(QUICK, iterations=2, warm_start=0)), init=result.model)
+    with pytest.raises(ValueError, match="Part labels must be"):
+        core.fit(pts, core.user_settings(**QUICK), labels=labels[:10])
+
+
+def test_a_continued_fit_pairs_each_piece_with_its_own_sphere(three_fit):
+    fit = importlib.import_module("neural_morph.core.fit")  # the module, not core.fit
+    verts, faces, pts, labels, result = three_fit
+    model = result.model
+    unit = model.to_normalized(pts)
+    # the same pieces numbered the other way round: each still goes to its own sphere
+    paired = fit._continued_labels(model.spheres, unit, 2 - labels)
+    for k in range(3):
+        centre = unit[paired == k].mean(axis=0)
+        assert np.linalg.norm(centre - model.spheres.centres[k]) < model.spheres.radii[k]
+    flow = core.fit(pts, core.user_settings(**dict(QUICK, iterations=20, warm_start=0)),
+                    init=model, labels=2 - labels)
+    moved, faces = flow.surface(3)
+    ours = metrics.surface_metrics(moved, faces, verts, spheres_mesh()[1], samples=20_000,
+                                   thresholds=(0.01,))
+    assert ours["fscore@0.01"] > 0.9

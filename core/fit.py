@@ -85,6 +85,7 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
         unit = unit[keep]
         labels = None if labels is None else labels[keep]
     unit_t = torch.as_tensor(unit, dtype=torch.float32, device=device)
+    model.surface_samples = unit if settings.snap else None  # what every output snaps onto
     tree = cKDTree(unit if labels is None else losses.tagged(unit, labels))
 
     grids = list(field.grids.parameters())

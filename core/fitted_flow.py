@@ -4,7 +4,9 @@ import copy
 import numpy as np
 import torch
 
-from . import storage
+from scipy.spatial import cKDTree
+
+from . import snap, storage
 from .parts import SphereSet
 from .solvers import integrate
 
@@ -28,6 +30,7 @@ class FittedFlow:
         self.iterations = int(iterations)
         self.seconds = float(seconds)
         self.spheres = spheres if spheres is not None else SphereSet.unit()  # the t=0 surface
+        self._samples, self._tree = None, None  # target samples the output snaps onto (snap.py)
 
     # -- transforms ---------------------------------------------------------------------
     def matrix(self):
@@ -87,6 +90,25 @@ class FittedFlow:
         states = integrate(self.field, xt, torch.tensor(grid, dtype=torch.float32), s.method, steps)
         return states.double().numpy()
 
+    @property
+    def surface_samples(self):
+        """(M, 3) float64 normalised target samples the output snaps onto, or None."""
+        return self._samples
+
+    @surface_samples.setter
+    def surface_samples(self, points):
+        self._samples = None if points is None else snap.quantize(points)
+        self._tree = None
+
+    def snapped(self, verts, faces):
+        """`verts` (V, 3) normalised, the state at t = 1, moved onto the target's surface
+        samples (snap.py); unchanged without samples or with settings.snap off."""
+        if self._samples is None or not getattr(self.settings, "snap", True):
+            return np.asarray(verts, dtype=np.float64)
+        if self._tree is None:
+            self._tree = cKDTree(self._samples)
+        return snap.snap(verts, faces, self._samples, self._tree)
+
     def sphere(self, level):
         """The t=0 surface at `level`: one icosphere per part (parts.SphereSet.mesh), as
         (verts (V, 3) float64 normalised, faces (F, 3) int64)."""
@@ -98,23 +120,33 @@ class FittedFlow:
         return self.spheres.uvs(level)
 
     def surface(self, level, normalized=False):
-        """Flowed spheres: (verts (V, 3) float64, faces (F, 3) int64), target space by default."""
+        """Flowed spheres, snapped (no untangling): (verts (V, 3) float64, faces (F, 3)
+        int64), target space by default."""
         verts, faces = self.sphere(level)
-        moved = self.flow(verts)
+        moved = self.snapped(self.flow(verts), faces)
         return (moved if normalized else self.to_target(moved)), faces
 
     def path(self, level, t=1.0):
-        """States of the icosphere on the output solver grid from t=0 up to `t`, and at `t`
-        itself: (K+1, V, 3) float64 normalised, [0] the sphere, [-1] the state at t."""
+        """States of the spheres on the output solver grid from t=0 up to `t`, and at `t`
+        itself: (K+1, V, 3) float64 normalised, [0] the spheres, [-1] the state at t. At
+        t = 1 one more state follows: the last one snapped onto the target (`snapped`)."""
         steps = self.settings.steps
         times = [k / steps for k in range(steps + 1) if k / steps < t - 1e-9] + [float(t)]
-        verts, _ = self.sphere(level)
-        return self.flow(verts, times=times)
+        verts, faces = self.sphere(level)
+        states = self.flow(verts, times=times)
+        if t >= 1.0 and self._samples is not None:
+            states = np.concatenate([states, self.snapped(states[-1], faces)[None]])
+        return states
 
     def trajectory(self, level, times, normalized=False):
-        """States of the icosphere at each time in `times` (0 = sphere, 1 = shape): (T, V, 3)."""
+        """States of the spheres at each time in `times` (0 = sphere, 1 = shape, snapped):
+        (T, V, 3)."""
         verts, faces = self.sphere(level)
-        states = self.flow(verts, times=list(times))
+        times = list(times)
+        states = self.flow(verts, times=times)
+        for i, t in enumerate(times):
+            if float(t) >= 1.0:
+                states[i] = self.snapped(states[i], faces)
         return (states if normalized else self.to_target(states)), faces
 
     def inverse(self, points, normalized=False, corrections=3):

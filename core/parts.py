@@ -17,7 +17,8 @@ from .icosphere import _corner_uvs, icosphere
 
 MAX_PARTS = 64            # pieces beyond this are merged into their nearest neighbour
 MIN_PART_SHARE = 0.002    # a piece with a smaller share of the surface joins its nearest piece
-TOUCH = 0.004             # pieces closer than this share of the bounding-box diagonal touch
+TOUCH = 0.004             # pieces closer than this share of the bounding-box diagonal touch,
+NEAR = 0.05               # or closer than this share of the smaller piece's diagonal (a lid on a pot)
 SPHERE_SIZE = 0.5         # a part's sphere radius: this share of its RMS radius ...
 SPHERE_GAP = 0.9          # ... and two spheres fill at most this share of their centres' distance
 MIN_SPHERE = 0.2          # a sphere squeezed below this share of its size merges its part
@@ -52,7 +53,9 @@ def surface_parts(verts, faces, sample_faces, points):
 
 
 def _merge_touching(pts, label, tol, probe=20_000):
-    """Union pieces that come within `tol` of each other (a subsample of each suffices)."""
+    """Union pieces that come within `tol` of each other, or within NEAR of the smaller
+    one's diagonal (a subsample of each suffices). Separate spheres pay off for pieces
+    apart; a lid resting on its pot is better wrapped together with the pot."""
     k = int(label.max()) + 1
     if k == 1:
         return label
@@ -61,10 +64,21 @@ def _merge_touching(pts, label, tol, probe=20_000):
     p, lab = pts[pick], label[pick]
     tree = cKDTree(p)
     pairs = tree.query_pairs(tol, output_type="ndarray")
-    pairs = pairs[lab[pairs[:, 0]] != lab[pairs[:, 1]]]
-    if len(pairs) == 0:
+    a, b = [lab[pairs[:, 0]]], [lab[pairs[:, 1]]]
+    size = np.zeros(k)
+    for j in np.unique(lab):
+        size[j] = np.linalg.norm(np.ptp(p[lab == j], axis=0))
+    for j in np.unique(lab):  # neighbours at least as large as j, within NEAR of j's size
+        mine = np.flatnonzero(lab == j)
+        hits = tree.query_ball_point(p[mine], NEAR * size[j], return_sorted=False)
+        near = np.unique(lab[np.concatenate([np.asarray(h, dtype=np.int64) for h in hits])])
+        near = near[size[near] >= size[j]]
+        a.append(np.full(len(near), j)), b.append(near)
+    a, b = np.concatenate(a), np.concatenate(b)
+    keep = a != b
+    if not keep.any():
         return label
-    a, b = lab[pairs[:, 0]], lab[pairs[:, 1]]
+    a, b = a[keep], b[keep]
     graph = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(k, k))
     _, group = csgraph.connected_components(graph, directed=False)
     return group[label]

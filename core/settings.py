@@ -74,6 +74,7 @@ class FitSettings:
     jacobian_points: int = 256     # points along the paths where the Jacobian term probes
     normalization: str = "affine"  # "affine": principal axes scaled apart; "similarity": one scale
     parts: str = "separate"        # "separate": one sphere per separate piece; "one": one sphere
+    snap: bool = True              # last step: outputs move along their normals onto the target
     untangle: bool = True          # pull self-intersecting regions back along their paths
     seed: int = 0
     resolution: int = 5            # icosphere level of the output mesh

@@ -7,6 +7,7 @@ import zlib
 import numpy as np
 import torch
 
+from . import snap
 from .field import VelocityField
 from .parts import SphereSet
 from .settings import FitSettings
@@ -29,6 +30,8 @@ def to_dict(flow):
         "settings": dataclasses.asdict(flow.settings),
         "matrix": flow.matrix().tolist(),
         "parts": flow.spheres.to_list(),
+        "surface_samples": (None if flow.surface_samples is None
+                            else snap.encode(flow.surface_samples)),
         "iterations": flow.iterations,
         "seconds": flow.seconds,
         "history": [float(h) for h in flow.history[-2000:]],
@@ -69,9 +72,12 @@ def from_dict(data, cls=None):
         parts = data.get("parts")
         spheres = (SphereSet.from_list(parts) if parts is not None
                    else SphereSet.unit(float(data.get("radius", 1.0))))
-        return cls(field.eval(), matrix, settings,
+        flow = cls(field.eval(), matrix, settings,
                    data.get("history", ()), data.get("iterations", 0),
                    data.get("seconds", 0.0), spheres)
+        samples = data.get("surface_samples")
+        flow.surface_samples = None if samples is None else snap.decode(samples)
+        return flow
     except (KeyError, TypeError, ValueError, RuntimeError, zlib.error) as exc:
         raise ValueError(f"The stored flow is damaged and cannot be read ({exc}).") from None
 

@@ -42,6 +42,15 @@ def test_touching_or_crossing_pieces_are_one_piece():
     assert labels.max() == 0
 
 
+def test_a_lid_resting_close_on_its_pot_is_one_piece_but_letters_apart_are_not():
+    # a gap of 2% of the small piece's size: wrapped together (a teapot's lid)
+    pts, labels = labelled(*spheres_mesh(((0, 0, 0), (0, 0, 1.3 + 0.012)), (1.0, 0.3)))
+    assert labels.max() == 0
+    # a gap of 15% of the small piece's size: separate (letters of a word)
+    pts, labels = labelled(*spheres_mesh(((0, 0, 0), (0, 0, 1.3 + 0.09)), (1.0, 0.3)))
+    assert labels.max() == 1
+
+
 def test_split_vertices_do_not_split_a_piece():
     # every triangle with its own three vertices (an STL, or split normals)
     verts, faces = core.icosphere(3)

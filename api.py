@@ -208,23 +208,17 @@ def inverse(obj, points, return_distance=False):
     points = _points(points)
     if hasattr(obj, "inverse"):  # a FittedFlow: its target's space
         flow = obj
-        to_unit, to_space = flow.to_normalized, flow.to_target
+        mw = flow.matrix()
     else:  # an object: its mesh space is the flow's normalised space
         obj = _object(obj)
         flow = flow_of(obj)
         mw = np.array(obj.matrix_world, dtype=np.float64)
-        inv = np.linalg.inv(mw[:3, :3])
-
-        def to_unit(p):
-            return (p - mw[:3, 3]) @ inv.T
-
-        def to_space(unit):
-            return _world(obj, unit)
-    unit = flow.inverse(to_unit(points), normalized=True)
-    result = to_space(unit)
+    unit = flow.inverse((points - mw[:3, 3]) @ np.linalg.inv(mw[:3, :3]).T, normalized=True)
+    result = unit @ mw[:3, :3].T + mw[:3, 3]
     if not return_distance:
         return result
-    landed = to_space(flow.flow(_on_sphere(unit, flow.radius)))
+    radius = float(np.linalg.norm(flow.sphere(0)[0][0]))  # the sphere the flow starts from
+    landed = flow.flow(_on_sphere(unit, radius)) @ mw[:3, :3].T + mw[:3, 3]
     return result, np.linalg.norm(landed - points, axis=1)
 
 

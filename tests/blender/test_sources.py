@@ -106,3 +106,26 @@ def test_a_morph_with_the_old_name_list_still_continues(fitted):
     assert list(morph[data.SOURCE_OBJECTS_KEY]) == [monkey]  # and now refers to the object
     monkey.name = "Renamed"
     assert data.source_objects(morph) == [monkey]
+
+
+def test_the_ui_job_continues_the_renamed_source_too(fitted):
+    """The panel's path (blender.jobs): the names it keeps while fitting are the sources'
+    names now, so the result still refers to the renamed monkey."""
+    import time
+    from types import SimpleNamespace
+    from neural_morph.blender import jobs
+    monkey, morph = fitted
+    monkey.name = "Renamed"
+    bpy.ops.mesh.primitive_cube_add(location=(10, 0, 0))
+    bpy.context.active_object.name = "Suzanne"
+    props = SimpleNamespace(target=morph.name, continue_fit=True, source="", iterations=20,
+                            resolution=1, points=128, learning_rate=1e-2, steps=4, seed=0)
+    job = jobs.start_job(bpy.context, props)
+    deadline = time.time() + 120
+    while job.poll()[0] == "running":
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+    obj, figures = jobs.finish_job(bpy.context, job)
+    assert obj == morph and figures["source"] == "Renamed"
+    assert data.source_objects(morph) == [monkey]
+    assert np.linalg.norm(world_centre(morph)) < 1.0

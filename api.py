@@ -25,10 +25,10 @@ from .core import settings as _settings
 
 ALIAS = "neural_morph_api"
 
-# FitSettings fields that hold whole numbers, and those that hold any real number
-_WHOLE = {f.name for f in dataclasses.fields(core.FitSettings)
-          if type(f.default) is int}  # noqa: E721  (bool is an int subclass: untangle is not a count)
-_REAL = {f.name for f in dataclasses.fields(core.FitSettings) if type(f.default) is float}  # noqa: E721
+# FitSettings fields that hold whole numbers, and those that hold any real number (by the
+# exact type of their default: bool is an int subclass, and `untangle` is no count)
+_WHOLE = {f.name for f in dataclasses.fields(core.FitSettings) if type(f.default) is int}
+_REAL = {f.name for f in dataclasses.fields(core.FitSettings) if type(f.default) is float}
 
 
 def _object(obj):

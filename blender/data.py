@@ -19,7 +19,10 @@ from . import deps, prefs
 FLOW_KEY = "_neural_morph_flow"  # leading underscore: hidden from the Custom Properties panel
 PREFIX = "neural_morph_"
 ANIMATION_KEY = PREFIX + "animation"  # JSON of the last animate() call, for rebuilds
-SOURCES_KEY = "_neural_morph_sources"  # JSON list of the names of the objects a morph was fitted to
+SOURCE_OBJECTS_KEY = "_neural_morph_source_objects"  # the objects a morph was fitted to, as ID
+# references: they follow renames and are saved in the .blend, so a morph never mistakes another
+# object that took a source's old name for its source
+SOURCES_KEY = "_neural_morph_sources"  # JSON list of their names at the fit (messages; older files)
 WRITTEN_KEY = "_neural_morph_written"  # fingerprint of the mesh and shape keys Neural Morph wrote
 
 
@@ -317,15 +320,34 @@ class FitRequest:
         self.labels = None  # (M,) separate piece of each point, for settings.parts "separate"
         self.target_name = target.name
         self.morph_name = morph.name if morph is not None else None
-        self.sources = [target.name]
+        self.targets = [target]  # the source objects themselves (for a fit that ends at once)
+        self.sources = [target.name]  # their names (a UI job resolves them when it ends)
 
     @property
     def source(self):
         return ", ".join(self.sources)
 
 
-def stored_sources(obj):
-    """Names of the objects `obj` was fitted to (SOURCES_KEY; older files: the figure)."""
+def _source_entries(obj):
+    """[(object or None, name)] of the objects `obj` was fitted to. From the ID references
+    (SOURCE_OBJECTS_KEY): None where the object was removed, or deleted in the UI (the
+    reference keeps it in the file's data, but in no collection). Older files stored only
+    names (SOURCES_KEY, before that the `source` figure): those are looked up by name."""
+    names = _stored_names(obj)
+    refs = obj.get(SOURCE_OBJECTS_KEY)
+    if refs is not None:
+        refs = list(refs) if isinstance(refs, (list, tuple)) else [refs]
+        entries = []
+        for i, ref in enumerate(refs):
+            alive = isinstance(ref, bpy.types.Object) and len(ref.users_collection) > 0
+            name = ref.name if isinstance(ref, bpy.types.Object) else (
+                names[i] if i < len(names) else "?")
+            entries.append((ref if alive else None, name))
+        return entries
+    return [(bpy.data.objects.get(n), n) for n in names]
+
+
+def _stored_names(obj):
     text = obj.get(SOURCES_KEY)
     if text is not None:
         try:
@@ -338,20 +360,26 @@ def stored_sources(obj):
     return [legacy] if legacy in bpy.data.objects else legacy.split(", ")
 
 
+def stored_sources(obj):
+    """Names of the objects `obj` was fitted to: their names now (a renamed source under its
+    new name), or the name it had where it is gone."""
+    return [name for _, name in _source_entries(obj)]
+
+
 def source_objects(obj, source=""):
-    """The objects to fit `obj` (a morph) against: the named `source`, else the stored ones."""
+    """The objects to fit `obj` (a morph) against: the named `source`, else the stored ones
+    (the objects themselves, whatever they are called now)."""
     if source:
         found = bpy.data.objects.get(source)
         if found is None:
             raise InputError(f"No object named '{source}' exists.")
         return [found]
-    names = stored_sources(obj)
-    targets = [bpy.data.objects.get(n) for n in names]
-    if None in targets or not names:
-        listed = "', '".join(names)
+    entries = _source_entries(obj)
+    if not entries or any(found is None for found, _ in entries):
+        listed = "', '".join(name for _, name in entries)
         raise InputError(f"The object(s) '{listed}' this morph was fitted to no longer exist: "
                          "set Source to the object to fit against.")
-    return targets
+    return [found for found, _ in entries]
 
 
 def fit_settings(props, device="cpu"):
@@ -403,6 +431,7 @@ def prepare_fit(context, props):
     except ValueError as exc:
         raise InputError(f"'{target.name}': {exc}") from None
     request = FitRequest(target, points, settings, init, morph)
+    request.targets = list(targets)
     request.sources = [t.name for t in targets]
     if settings.parts == "separate" or init is not None:  # a continued fit keeps its own
         request.labels = core.surface_parts(verts, faces, tri, points)
@@ -418,7 +447,10 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
     model = result.model
     name = f"{target.name} Morph"
     uvs = model.sphere_uvs(result.level)
-    sources = list(sources or [target.name])
+    # the source objects (or their names, from a UI job that ended later) -> objects
+    found = [bpy.data.objects.get(s) if isinstance(s, str) else s for s in (sources or [target])]
+    source_refs = [o for o in found if o is not None]
+    sources = [o.name for o in source_refs]
     to_object_mode(context)
     if morph is None:
         obj = bpy.data.objects.new(name, write_mesh(name, result.verts, result.faces, uvs))
@@ -429,6 +461,7 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
         check_single_user(obj)
         write_mesh(obj.data.name, result.verts, result.faces, uvs, mesh=obj.data)
     store_flow(obj, result.flow_json)
+    obj[SOURCE_OBJECTS_KEY] = source_refs
     obj[SOURCES_KEY] = json.dumps(sources)
     figures = {
         "source": ", ".join(sources),

@@ -84,7 +84,7 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
             self.report({'WARNING'}, "Neural Morph fit cancelled; nothing was created.")
             return {'CANCELLED'}
         _, figures = data.write_fit_result(context, request.target, result,
-                                           time.perf_counter() - start, request.morph, request.sources)
+                                           time.perf_counter() - start, request.morph, request.targets)
         report_result(self, figures)
         return {'FINISHED'}
 

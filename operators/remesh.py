@@ -11,13 +11,28 @@ from .animate import animate, animation_names, check_writable
 from .base import NeuralMorphOperator
 
 
+# Figures the fit measured on its own mesh, at its level: the target samples the Chamfer
+# distance needs are not stored, so a mesh at another level cannot be measured again
+FIT_FIGURES = ("chamfer", "seconds")
+REMOVED_NOTE = " The fit's Chamfer and seconds (measured on the fit's mesh) were removed."
+
+
 def remesh(obj, model, level):
-    """Replace the object's mesh data in place with the flow evaluated at `level`."""
+    """Replace the object's mesh data in place with the flow evaluated at `level`, and its
+    figures with the new mesh's. At another level than the mesh's, the fit's Chamfer and
+    seconds no longer describe it: they are removed. Returns (self-intersecting faces left,
+    the names of the figures removed)."""
     verts, faces, _, bad = core.output_mesh(model, level, data.self_intersecting_faces_bvh)
+    previous = obj.get(data.PREFIX + "resolution")
     data.write_mesh(obj.data.name, verts, faces, model.sphere_uvs(level), mesh=obj.data)
+    removed = []
+    if previous is None or int(previous) != level:  # the same level: the fit's mesh again
+        removed = [name for name in FIT_FIGURES if data.PREFIX + name in obj.keys()]
+        for name in removed:
+            del obj[data.PREFIX + name]
     data.store_figures(obj, {"resolution": level, "vertices": len(verts), "self_intersections": bad})
     data.mark_written(obj)
-    return bad
+    return bad, removed
 
 
 def stored_animation(obj):
@@ -63,13 +78,14 @@ class NEURALMORPH_OT_remesh(NeuralMorphOperator, bpy.types.Operator):
                 f"'{obj.name}' has shape keys: enable Rebuild Animation, or remove them first.")
         with data.object_mode(context, obj):
             data.clear_animation(obj)  # also forgets an animation whose keys the user removed
-            bad = remesh(obj, model, level)
+            bad, removed = remesh(obj, model, level)
             if animation:
                 animate(obj, model, **animation)
+        note = REMOVED_NOTE if removed else ""
         if bad:
-            self.report({'WARNING'}, f"Remeshed '{obj.name}' at level {level}: {bad} self-intersecting faces.")
+            self.report({'WARNING'}, f"Remeshed '{obj.name}' at level {level}: {bad} self-intersecting faces.{note}")
         else:
-            self.report({'INFO'}, f"Remeshed '{obj.name}' at level {level} ({len(obj.data.vertices)} vertices), clean.")
+            self.report({'INFO'}, f"Remeshed '{obj.name}' at level {level} ({len(obj.data.vertices)} vertices), clean.{note}")
         return {'FINISHED'}
 
 

@@ -5,6 +5,8 @@ import pytest
 
 from neural_morph import core
 
+from conftest import counts
+
 
 def test_api_alias_fits_meshes_and_inverts(scene):
     import neural_morph_api as nm
@@ -44,3 +46,87 @@ def test_fit_points_and_the_operator_derive_settings_the_same_way():
                                   learning_rate=defaults.learning_rate, steps=defaults.steps)
     assert flow.settings == data.fit_settings(props)
     assert flow.iterations == 30
+
+
+# -- issue 17 item 8: every bad input is a ValueError with a README sentence, or works ------
+TINY = dict(iterations=30, points=128, resolution=2)
+
+
+@pytest.fixture
+def morph(suzanne):
+    import neural_morph_api as nm
+    return nm.fit("Suzanne", **TINY)
+
+
+def test_trajectory_refuses_empty_and_non_finite_times_and_takes_one_time(morph):
+    import neural_morph_api as nm
+    for times in ([], [float("nan")], [0.0, float("inf")], [[0.5]], ["half"], None):
+        with pytest.raises(ValueError, match="Trajectory times must be a number or a non-empty list"):
+            nm.trajectory(morph, times, level=1)
+    with pytest.raises(ValueError, match="must lie between 0"):
+        nm.trajectory(morph, [0.5, 1.5], level=1)
+    one, faces = nm.trajectory(morph, 0.5, level=1)  # one time: one state (V, 3)
+    listed, _ = nm.trajectory(morph, [0.0, 0.5], level=1)
+    assert one.shape == (42, 3) and faces.shape == (80, 3)
+    assert np.array_equal(one, listed[1]) and not np.allclose(listed[0], listed[1])
+
+
+def test_trajectory_computes_each_distinct_time_once(morph, monkeypatch):
+    import neural_morph_api as nm
+    from neural_morph import core as nm_core
+    calls = []
+    real = nm_core.clean_trajectory
+
+    def counted(model, level, times, find):
+        calls.append(list(times))
+        return real(model, level, times, find)
+
+    monkeypatch.setattr(nm_core, "clean_trajectory", counted)
+    states, _ = nm.trajectory(morph, [0.5] * 1000 + [1.0, 0.5, 0.0], level=1)
+    assert calls == [[0.0, 0.5, 1.0]]
+    assert states.shape == (1003, 42, 3)
+    assert np.array_equal(states[0], states[999]) and np.array_equal(states[0], states[1001])
+    single, _ = nm.trajectory(morph, [1.0, 0.0], level=1)
+    assert np.array_equal(states[1000], single[0]) and np.array_equal(states[1002], single[1])
+
+
+def test_inverse_refuses_bad_points_and_says_how_far_off_the_surface_they_are(morph):
+    import neural_morph_api as nm
+    for points in ([[float("nan"), 0, 0]], np.zeros((3, 2)), np.zeros((0, 3)), [1, 2, 3], "x"):
+        with pytest.raises(ValueError, match=r"Points to invert must be an \(N, 3\) array"):
+            nm.inverse(morph, points)
+    verts, _ = nm.mesh(morph, level=2)
+    far = np.array([[100.0, 0.0, 0.0]])
+    on_sphere = nm.inverse(morph, verts)  # the README example: one array, unchanged
+    both, distance = nm.inverse(morph, np.vstack([verts, far]), return_distance=True)
+    assert on_sphere.shape == verts.shape and np.allclose(both[:-1], on_sphere)
+    assert distance.shape == (len(verts) + 1,)
+    size = float(np.ptp(verts, axis=0).max())
+    # mesh vertices lie on the surface (untangled ones close to it); 100 m away is far off
+    assert np.median(distance[:-1]) < 1e-3 * size
+    assert distance[-1] > 90.0
+    flow = nm.flow_of(morph)  # a FittedFlow takes the same check, in its target's space
+    _, flow_distance = nm.inverse(flow, far, return_distance=True)
+    assert flow_distance.shape == (1,) and flow_distance[0] > 0.1
+
+
+def test_settings_levels_and_choices_are_checked_with_readme_sentences(suzanne, morph):
+    import neural_morph_api as nm
+    n = counts()
+    cases = [
+        (lambda: nm.fit("Suzanne", normalization="bogus", **TINY),
+         "Normalization must be one of affine, similarity."),
+        (lambda: nm.fit("Suzanne", iterations=2.5), "'iterations' must be a whole number, got 2.5."),
+        (lambda: nm.fit("Suzanne", learning_rate="fast"), "'learning_rate' must be a number, got 'fast'."),
+        (lambda: nm.fit_points(np.random.default_rng(0).normal(size=(64, 3)), iterations=2.5),
+         "'iterations' must be a whole number, got 2.5."),
+        (lambda: nm.mesh(morph, level=3.7), "'level' must be a whole number, got 3.7."),
+        (lambda: nm.trajectory(morph, [0.5], level=1.5), "'level' must be a whole number, got 1.5."),
+        (lambda: nm.mesh(morph, level=9), "Resolution (icosphere level) must be between 0 and 7."),
+    ]
+    for call, sentence in cases:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == sentence  # tests/core/test_messages.py: each is in README
+    assert counts() == n
+    assert nm.mesh(morph, level=2.0)[0].shape == (162, 3)  # a whole float is a whole number

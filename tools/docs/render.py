@@ -7,8 +7,33 @@ from mathutils import Vector
 
 
 def _world_bounds(obj):
-    corners = np.array([obj.matrix_world @ Vector(c) for c in obj.bound_box])
-    return corners.min(0), corners.max(0)
+    """(lo, hi) of the object's evaluated vertices in world space. Not its bounding box: a
+    morph's matrix rotates and scales per axis, so the world box around its object-space
+    box is larger than the shape and would frame it too small."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    evaluated = obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    try:
+        co = np.empty(len(mesh.vertices) * 3, dtype=np.float64) if mesh is not None else None
+        if co is not None:
+            mesh.vertices.foreach_get("co", co)
+    finally:
+        evaluated.to_mesh_clear()
+    if co is None or len(co) == 0:  # no geometry: the bounding box is all there is
+        co = np.array([c[:] for c in obj.bound_box], dtype=np.float64).ravel()
+    mw = np.array(evaluated.matrix_world, dtype=np.float64)
+    world = co.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3]
+    return world.min(0), world.max(0)
+
+
+def placement(obj, i, n, rotation_z=0.0):
+    """World matrix of the copy of `obj` in slot `i` of `n`: its world-space vertices
+    centred on the slot and scaled so their largest extent is 1."""
+    lo, hi = _world_bounds(obj)
+    s = 1.0 / max(float((hi - lo).max()), 1e-12)
+    centre = Vector(((lo + hi) / 2).tolist())
+    return (_translation((i - (n - 1) / 2) * 1.25, 0, 0) @ _rot_z(rotation_z) @ _scale(s)
+            @ _translation(*(-centre)) @ obj.matrix_world)
 
 
 def side_by_side(objects, path, labels=None, size=(1600, 700), rotation_z=0.0):
@@ -21,16 +46,12 @@ def side_by_side(objects, path, labels=None, size=(1600, 700), rotation_z=0.0):
     try:
         n = len(objects)
         for i, obj in enumerate(objects):
-            lo, hi = _world_bounds(obj)
+            matrix = placement(obj, i, n, rotation_z)
             copy = obj.copy()
             copy.animation_data_clear()
             scene.collection.objects.link(copy)
             made.append(copy)
-            s = 1.0 / max(float((hi - lo).max()), 1e-12)
-            centre = Vector(((lo + hi) / 2).tolist())
-            copy.matrix_world = (
-                _translation((i - (n - 1) / 2) * 1.25, 0, 0) @ _rot_z(rotation_z) @ _scale(s)
-                @ _translation(*(-centre)) @ obj.matrix_world)
+            copy.matrix_world = matrix
             if labels:
                 curve = bpy.data.curves.new(f"label{i}", 'FONT')
                 curve.body = labels[i]

@@ -275,7 +275,7 @@ def fit_asset(asset, out_dir, settings, export):
     figures = data.figures_of(morph)
     files = asset.outputs(out_dir, export)
     partial = [f.with_name(f.name + PARTIAL) for f in files]
-    writing = files[0]
+    writing, renamed = files[0], []
     try:
         if export:
             export_morph(morph, partial[0], export)
@@ -287,7 +287,10 @@ def fit_asset(asset, out_dir, settings, export):
         for done, final in zip(partial, files):  # the .blend last: it marks the asset complete
             writing = final
             os.replace(done, final)
+            renamed.append(final)
     except (OSError, RuntimeError) as exc:
+        for final in renamed:  # an export without its .blend is no output
+            _remove(final)
         raise AssetError(f"{asset.spec}: cannot write {writing} ({_reason(exc)}); nothing of "
                          f"this asset was kept.") from None
     finally:

@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 
 import bpy
 
@@ -68,7 +69,14 @@ def command(argv):
     destructors at exit, so once everything is written and printed the process leaves
     without C++ teardown: Python's exit functions run, Blender's session temporary folder
     is removed (as Blender's own exit does), then `os._exit` with the batch's status."""
-    status = main(argv)
+    try:
+        status = main(argv)
+    except KeyboardInterrupt:
+        print("Neural Morph: interrupted; stopping the batch.", flush=True)
+        status = 130
+    except Exception:  # noqa: BLE001  (a bug: say where, and still end the process)
+        traceback.print_exc()
+        status = 1
     leave(status)
     return status  # not reached
 
@@ -438,10 +446,14 @@ def prepare_output(out_dir):
     return None
 
 
-def remove_stale(out_dir):
-    """Remove what a killed run left: partly written files (see STALE)."""
-    for path in out_dir.iterdir():
-        if path.name.endswith(STALE):
+def remove_stale(out_dir, assets):
+    """Remove what a killed run left: partly written files (see STALE), never an input."""
+    try:
+        found = list(out_dir.iterdir())
+    except OSError:  # a folder one may write in but not list: nothing to find
+        found = []
+    for path in found:
+        if path.name.endswith(STALE) and not any(_same_file(a.path, path) for a in assets):
             _remove(path)
 
 
@@ -467,7 +479,7 @@ def run_batch(args):
     if problem is not None:
         print(f"Neural Morph: {problem}", flush=True)
         return 2
-    remove_stale(out_dir)
+    remove_stale(out_dir, assets)
     report_path = out_dir / REPORT
     report = Report(report_path, out_dir)
     seen = {}
@@ -551,8 +563,9 @@ class Report:
     def __init__(self, path, out_dir):
         self.path, self.out_dir, self.error = path, out_dir, None
         self.entries = {}
-        for entry in _read_entries(path):
-            kept = [p for p in entry.get("outputs") or [] if pathlib.Path(p).is_file()]
+        for entry in _read_entries(path):  # outputs found by name: --output may be relative
+            kept = [str(out_dir / pathlib.Path(p).name) for p in entry.get("outputs") or []
+                    if (out_dir / pathlib.Path(p).name).is_file()]
             if (out_dir / f"{entry['name']}.blend").is_file() and kept:
                 self.entries[entry["name"]] = dict(entry, outputs=kept)
 
@@ -583,7 +596,9 @@ def _read_entries(path):
     """The asset entries of an earlier report ([] when there is none or it is unreadable)."""
     try:
         entries = json.loads(path.read_text()).get("assets", [])
-        return [e for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)]
+        return [e for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)
+                and isinstance(e.get("outputs", []), list)
+                and all(isinstance(p, str) for p in e.get("outputs", []))]
     except (OSError, ValueError, AttributeError):
         return []
 

@@ -124,8 +124,10 @@ def build_parser():
     fit = commands.add_parser(
         "fit", help="fit each input and write one .blend per input",
         description="Fit a sphere flow to each input and write <output>/<name>.blend (target "
-                    "and morph, flow stored) plus <output>/report.json. An input whose output "
-                    "is complete is skipped unless --force.",
+                    "and morph, flow stored) plus <output>/report.json. An input whose complete "
+                    "output was fitted from the same file with the same settings is skipped "
+                    "unless --force; one fitted otherwise is refitted. An output that would "
+                    "replace an input is refused.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("inputs", nargs="+", metavar="INPUT",
                      help="mesh files Blender imports (" + ", ".join(sorted(IMPORTERS)) +
@@ -143,7 +145,8 @@ def build_parser():
                      help="also export each morph with Blender's exporter, UVs included: "
                           "obj -> NAME.obj, gltf -> NAME.glb (default: none)")
     fit.add_argument("--force", action="store_true",
-                     help="refit inputs whose output already exists (default: skip them)")
+                     help="refit every input (default: skip those whose complete output was fitted "
+                          "from the same file with the same settings)")
     return parser
 
 

@@ -395,3 +395,16 @@ def test_the_command_ends_its_process_after_a_gltf_export(tmp_path):
     temp = text.split("TEMP ", 1)[1].split()
     assert temp[1] == "True" and not os.path.exists(temp[0])  # Blender's session folder removed
     assert _tree(out) == ["ball.blend", "ball.glb", "report.json"]
+
+
+def test_a_long_morph_name_keeps_morph_when_blender_adds_a_number():
+    from neural_morph.blender import data
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert data.morph_name("Rock") == "Rock Morph"
+    assert data.morph_name("é" * 40) == "é" * 28 + " Morph"  # 56 + 6 bytes: cut at a character
+    taken = bpy.data.objects.new(data.morph_name("L" * 63), None)
+    assert taken.name == "L" * 57 + " Morph"
+    again = bpy.data.objects.new(data.morph_name("L" * 63), None)
+    assert again.name == "L" * 53 + " Morph" and again.name.endswith("Morph")
+    third = bpy.data.objects.new(data.morph_name("L" * 63), None)
+    assert third.name == "L" * 53 + " Morph.001"               # Blender's number, Morph kept

@@ -8,6 +8,7 @@ Fits go through `bpy.ops.neural_morph.fit`, so they behave exactly like the butt
 """
 import argparse
 import atexit
+import ctypes
 import glob
 import hashlib
 import json
@@ -93,6 +94,10 @@ def leave(status):
         shutil.rmtree(temp, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
+    try:  # what Blender itself printed through C stdio (os._exit does not flush it)
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, TypeError, AttributeError):  # no C library under that name (Windows)
+        pass
     os._exit(status)
 
 

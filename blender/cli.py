@@ -7,11 +7,20 @@ morph exported with Blender's exporter, and one entry in `<output>/report.json`.
 Fits go through `bpy.ops.neural_morph.fit`, so they behave exactly like the button.
 """
 import argparse
+import atexit
+import ctypes
 import glob
+import hashlib
 import json
+import math
 import os
 import pathlib
+import re
+import shutil
+import sys
+import tempfile
 import time
+import traceback
 
 import bpy
 
@@ -24,6 +33,15 @@ COMMAND = "neural_morph"
 PROG = f"blender -b -c {COMMAND}"
 REPORT = "report.json"
 PARTIAL = ".part"  # suffix of files being written; renamed only once complete
+# What a killed run can leave in the output folder (Blender saves through `FILE@`; the glTF
+# exporter may append `.glb`; older versions left `.part1` backups): removed at the start.
+STALE = (".blend" + PARTIAL, ".blend" + PARTIAL + "@", ".blend" + PARTIAL + "1",
+         ".obj" + PARTIAL, ".glb" + PARTIAL, ".glb" + PARTIAL + ".glb", REPORT + PARTIAL)
+RUN_KEY = "_neural_morph_batch"  # scene property of an output .blend: which input and export made it
+BLEND_SEP = ".blend:"  # FILE.blend:OBJECT splits here, so object names may hold ':'
+UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')  # not allowed in file names somewhere
+RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10))}
+MAX_NAME_BYTES = 200  # file names are limited to 255 bytes; leaves room for the suffixes
 
 # File suffix -> (operator path, keyword of its file argument). Blender's own importers.
 IMPORTERS = {
@@ -42,7 +60,45 @@ def register():
     """Register the command (kept so unregister removes exactly this one)."""
     global _handle
     if _handle is None and hasattr(bpy.utils, "register_cli_command"):
-        _handle = bpy.utils.register_cli_command(COMMAND, main)
+        _handle = bpy.utils.register_cli_command(COMMAND, command)
+
+
+def command(argv):
+    """What Blender runs for `-c neural_morph`: the batch, then the end of the process.
+
+    A process that imported torch and exported glTF can hang for ever in Blender's static
+    destructors at exit, so once everything is written and printed the process leaves
+    without C++ teardown: Python's exit functions run, Blender's session temporary folder
+    is removed (as Blender's own exit does), then `os._exit` with the batch's status."""
+    try:
+        status = main(argv)
+    except KeyboardInterrupt:
+        print("Neural Morph: interrupted; stopping the batch.", flush=True)
+        status = 130
+    except Exception:  # noqa: BLE001  (a bug: say where, and still end the process)
+        traceback.print_exc()
+        status = 1
+    leave(status)
+    return status  # not reached
+
+
+def leave(status):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        atexit._run_exitfuncs()
+    except Exception:  # noqa: BLE001  (leaving anyway)
+        pass
+    temp = bpy.app.tempdir
+    if temp and os.path.basename(os.path.normpath(temp)).startswith("blender_"):
+        shutil.rmtree(temp, ignore_errors=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:  # what Blender itself printed through C stdio (os._exit does not flush it)
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, TypeError, AttributeError):  # no C library under that name (Windows)
+        pass
+    os._exit(status)
 
 
 def unregister():
@@ -73,8 +129,10 @@ def build_parser():
     fit = commands.add_parser(
         "fit", help="fit each input and write one .blend per input",
         description="Fit a sphere flow to each input and write <output>/<name>.blend (target "
-                    "and morph, flow stored) plus <output>/report.json. An input whose output "
-                    "is complete is skipped unless --force.",
+                    "and morph, flow stored) plus <output>/report.json. An input whose complete "
+                    "output was fitted from the same file with the same settings is skipped "
+                    "unless --force; one fitted otherwise is refitted. An output that would "
+                    "replace an input is refused.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("inputs", nargs="+", metavar="INPUT",
                      help="mesh files Blender imports (" + ", ".join(sorted(IMPORTERS)) +
@@ -92,7 +150,8 @@ def build_parser():
                      help="also export each morph with Blender's exporter, UVs included: "
                           "obj -> NAME.obj, gltf -> NAME.glb (default: none)")
     fit.add_argument("--force", action="store_true",
-                     help="refit inputs whose output already exists (default: skip them)")
+                     help="refit every input (default: skip those whose complete output was fitted "
+                          "from the same file with the same settings)")
     return parser
 
 
@@ -116,7 +175,8 @@ class Asset:
         self.spec = spec
         self.path, self.object_name = split_spec(spec)
         stem = pathlib.Path(self.path).stem
-        self.name = f"{stem}_{self.object_name}" if self.object_name else stem
+        self.name = safe_name(f"{stem}_{self.object_name}" if self.object_name else stem)
+        self._digest = None
 
     def outputs(self, out_dir, export):
         files = [out_dir / f"{self.name}.blend"]
@@ -124,13 +184,38 @@ class Asset:
             files.insert(0, out_dir / f"{self.name}{EXPORT_SUFFIX[export]}")
         return files
 
+    def digest(self):
+        """SHA-256 of the input file (None when it cannot be read): which input a fit used."""
+        if self._digest is None:
+            try:
+                with open(self.path, "rb") as f:
+                    self._digest = hashlib.file_digest(f, "sha256").hexdigest()
+            except OSError:
+                return None
+        return self._digest
+
 
 def split_spec(spec):
-    """("scene.blend", "Rock") for "scene.blend:Rock"; (path, None) for a plain file."""
-    head, sep, tail = spec.rpartition(":")
-    if sep and tail and head.lower().endswith(".blend"):
-        return head, tail
-    return spec, None
+    """("scene.blend", "Rock:A") for "scene.blend:Rock:A"; (path, None) for a plain file.
+
+    Splits at a `.blend:` boundary, the first one whose head is a file (else the first), so
+    object names may contain ':' and Windows paths keep their drive letter."""
+    cuts = [m.start() + len(BLEND_SEP) - 1 for m in re.finditer(re.escape(BLEND_SEP), spec, re.I)]
+    cuts = [c for c in cuts if c + 1 < len(spec)]  # an object name follows
+    if not cuts:
+        return spec, None
+    cut = next((c for c in cuts if os.path.isfile(spec[:c])), cuts[0])
+    return spec[:cut], spec[cut + 1:]
+
+
+def safe_name(name):
+    """`name` as a file name that every file system accepts: characters that are not allowed
+    somewhere (/ \\ : * ? " < > | and control characters) become '_', leading and trailing dots
+    and spaces go, Windows' reserved names get a leading '_', and it is cut to MAX_NAME_BYTES."""
+    name = UNSAFE.sub("_", name).strip(" .") or "_"
+    if name.split(".")[0].upper() in RESERVED:
+        name = "_" + name
+    return name.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", errors="ignore")
 
 
 def expand(specs):
@@ -206,52 +291,121 @@ def fit_asset(asset, out_dir, settings, export):
     figures = data.figures_of(morph)
     files = asset.outputs(out_dir, export)
     partial = [f.with_name(f.name + PARTIAL) for f in files]
+    writing, renamed = files[0], []
     try:
         if export:
             export_morph(morph, partial[0], export)
-        bpy.ops.wm.save_as_mainfile(filepath=str(partial[-1]), copy=True, check_existing=False)
+        writing = files[-1]
+        bpy.context.scene[RUN_KEY] = json.dumps(
+            {"input": asset.spec, "object": asset.object_name, "sha256": asset.digest(),
+             "export": export})
+        save_blend(partial[-1])
         for done, final in zip(partial, files):  # the .blend last: it marks the asset complete
+            writing = final
             os.replace(done, final)
+            renamed.append(final)
+    except (OSError, RuntimeError) as exc:
+        for final in renamed:  # an export without its .blend is no output
+            _remove(final)
+        raise AssetError(f"{asset.spec}: cannot write {writing} ({_reason(exc)}); nothing of "
+                         f"this asset was kept.") from None
     finally:
         for leftover in partial:
-            if leftover.exists():
-                leftover.unlink()
+            _remove(leftover)
+            _remove(leftover.with_name(leftover.name + "@"))
     return figures
+
+
+def save_blend(path):
+    """Save a copy of the file at `path`, without the numbered backups (`FILE1`) Blender
+    keeps when the path exists (Preferences > Save Versions)."""
+    prefs = bpy.context.preferences.filepaths
+    versions = prefs.save_version
+    prefs.save_version = 0
+    try:
+        bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True, check_existing=False)
+    finally:
+        prefs.save_version = versions
+    if not path.is_file():
+        raise OSError("Blender saved nothing")
 
 
 def export_morph(morph, path, kind):
     for obj in bpy.context.view_layer.objects:
         obj.select_set(obj == morph)
     bpy.context.view_layer.objects.active = morph
-    if kind == "obj":
-        bpy.ops.wm.obj_export(filepath=str(path), export_selected_objects=True, export_uv=True,
-                              export_normals=True, export_materials=False)
-    else:
-        bpy.ops.export_scene.gltf(filepath=str(path), export_format='GLB', use_selection=True,
-                                  export_texcoords=True, export_normals=True)
-        glb = path.with_name(path.name + ".glb")  # in case the exporter appended its suffix
-        if not path.exists() and glb.exists():
-            os.replace(glb, path)
-    if not path.exists():
-        raise AssetError(f"exporting {path.name} wrote nothing.")
+    glb = path.with_name(path.name + ".glb")  # in case the exporter appends its suffix
+    try:
+        if kind == "obj":
+            bpy.ops.wm.obj_export(filepath=str(path), export_selected_objects=True, export_uv=True,
+                                  export_normals=True, export_materials=False)
+        else:
+            bpy.ops.export_scene.gltf(filepath=str(path), export_format='GLB', use_selection=True,
+                                      export_texcoords=True, export_normals=True)
+            if not path.exists() and glb.exists():
+                os.replace(glb, path)
+    finally:
+        _remove(glb)
+    if not path.is_file():
+        raise OSError("the exporter wrote nothing")
 
 
-def stored_figures(blend):
-    """Figures of the morph in a complete output .blend, or None when it holds none."""
+def earlier_fit(blend):
+    """(settings, figures, record) of the morph in an output .blend: the settings its flow was
+    fitted with, its figures, and the RUN_KEY record of the run that saved it; None when the
+    file cannot be read or holds no morph."""
     try:
         bpy.ops.wm.open_mainfile(filepath=str(blend))
     except RuntimeError:
         return None
     for obj in bpy.data.objects:
         if data.FLOW_KEY in obj.keys():  # type: ignore[operator]  # stub: keys -> None
-            return data.figures_of(obj)
+            try:
+                settings = json.loads(str(obj[data.FLOW_KEY]))["settings"]
+                record = json.loads(str(bpy.context.scene.get(RUN_KEY, "{}")))
+            except (ValueError, KeyError, TypeError):
+                return None
+            return settings, data.figures_of(obj), record
     return None
+
+
+def same_fit(earlier, asset, settings, export):
+    """Whether an earlier output was fitted from this input with these settings (and holds
+    the export asked for)."""
+    stored, _, record = earlier
+    if not isinstance(stored, dict) or not isinstance(record, dict):
+        return False
+    if (record.get("sha256") is None or record.get("sha256") != asset.digest()
+            or record.get("object") != asset.object_name
+            or (export and record.get("export") != export)):
+        return False
+    for name, value in settings.items():
+        old = stored.get(name)
+        if isinstance(value, float) and isinstance(old, (int, float)):
+            if not math.isclose(old, value, rel_tol=1e-6):  # the operator keeps float32
+                return False
+        elif old != value:
+            return False
+    return True
+
+
+def _remove(path):
+    try:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+    except OSError:
+        pass
+
+
+def _reason(exc):
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else _clean(exc)
 
 
 # -- the batch -------------------------------------------------------------------------------
 def main(argv):
-    """The registered handler: `argv` is everything after `-c neural_morph`. Returns the exit
-    status: 0 when every input is fitted or skipped, 1 when any failed, 2 for bad usage."""
+    """The batch: `argv` is everything after `-c neural_morph`. Returns the exit status: 0
+    when every input is fitted or skipped, 1 when any failed, 2 for bad usage. (Blender runs
+    `command`, which ends the process with this status.)"""
     try:
         args = build_parser().parse_args(list(argv))
     except SystemExit as exc:  # --help or a usage error: argparse has printed why
@@ -263,6 +417,52 @@ def main(argv):
         print(f"Neural Morph: cannot fit: {deps.INSTALL_HINT}", flush=True)
         return 1
     return run_batch(args)
+
+
+def overwritten_input(assets, out_dir, export):
+    """(output, asset) when an output of this run would be one of the inputs, else None."""
+    outputs = [out_dir / REPORT] + [f for a in assets for f in a.outputs(out_dir, export)]
+    for asset in assets:
+        for path in outputs:
+            if _same_file(asset.path, path):
+                return path, asset
+    return None
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def prepare_output(out_dir):
+    """Create the output folder; a sentence when it is not a folder this run can write in."""
+    if out_dir.exists() and not out_dir.is_dir():
+        return f"--output {out_dir} is a file, not a folder; give a folder for the results."
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return (f"cannot create the output folder {out_dir} ({_reason(exc)}); choose another "
+                f"--output.")
+    try:
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".neural_morph_", suffix=PARTIAL):
+            pass
+    except OSError as exc:
+        return (f"cannot write in the output folder {out_dir} ({_reason(exc)}); choose another "
+                f"--output.")
+    return None
+
+
+def remove_stale(out_dir, assets):
+    """Remove what a killed run left: partly written files (see STALE), never an input."""
+    try:
+        found = list(out_dir.iterdir())
+    except OSError:  # a folder one may write in but not list: nothing to find
+        found = []
+    for path in found:
+        if path.name.endswith(STALE) and not any(_same_file(a.path, path) for a in assets):
+            _remove(path)
 
 
 def run_batch(args):
@@ -278,56 +478,70 @@ def run_batch(args):
         for a in assets:
             print(f"Neural Morph: {a.path}: no such file.", flush=True)
         return 1
-    out_dir.mkdir(parents=True, exist_ok=True)
+    clash = overwritten_input(assets, out_dir, args.export)
+    if clash is not None:
+        print(f"Neural Morph: {clash[0]} would write over the input {clash[1].spec}; nothing "
+              f"was fitted: choose another --output folder.", flush=True)
+        return 2
+    problem = prepare_output(out_dir)
+    if problem is not None:
+        print(f"Neural Morph: {problem}", flush=True)
+        return 2
+    remove_stale(out_dir, assets)
     report_path = out_dir / REPORT
-    previous = _read_report(report_path)
-    report = {"command": f"{PROG} fit", "blender": bpy.app.version_string,
-              "settings": settings, "export": args.export, "assets": []}
+    report = Report(report_path, out_dir)
     seen = {}
+    entries = []
     total = len(assets)
     print(f"Neural Morph: {total} input(s) -> {out_dir}", flush=True)
     for index, asset in enumerate(assets, 1):
         tag = f"[{index}/{total}] {asset.spec}"
-        entry = {"input": asset.spec, "name": asset.name,
-                 "outputs": [str(p) for p in asset.outputs(out_dir, args.export)]}
+        entry = {"input": asset.spec, "name": asset.name, "settings": settings,
+                 "export": args.export}
         start = time.perf_counter()
+        key = asset.name
         try:
             if asset.name in seen:
+                key = asset.spec  # its entry must not take the place of the first one's
                 raise AssetError(f"{asset.spec}: gives the same output name '{asset.name}' as "
                                  f"{seen[asset.name]}; rename one of them.")
             seen[asset.name] = asset.spec
             files = asset.outputs(out_dir, args.export)
-            figures = None
-            if not args.force and all(f.exists() for f in files):
-                figures = previous.get(asset.name) or stored_figures(files[-1])
-            if figures is not None:
-                entry.update(status="skipped", figures=figures)
-                print(f"Neural Morph: {tag}: skipped, {files[-1]} is complete (--force refits)",
-                      flush=True)
+            earlier = None
+            if not args.force and all(f.is_file() for f in files):
+                earlier = earlier_fit(files[-1])
+            if earlier is not None and same_fit(earlier, asset, settings, args.export):
+                entry.update(status="skipped", figures=earlier[1])
+                print(f"Neural Morph: {tag}: skipped, {files[-1]} was fitted from this input "
+                      f"with the same settings (--force refits)", flush=True)
             else:
+                if earlier is not None:
+                    print(f"Neural Morph: {tag}: {files[-1]} was fitted with other settings or "
+                          f"from another input; refitting", flush=True)
                 print(f"Neural Morph: {tag}: fitting", flush=True)
                 entry.update(status="fitted", figures=fit_asset(asset, out_dir, settings, args.export))
                 print(f"Neural Morph: {tag}: done in {time.perf_counter() - start:.1f} s, "
                       f"Chamfer {entry['figures']['chamfer']:.2e}, level "
                       f"{entry['figures']['resolution']} -> {files[-1]}", flush=True)
+            entry["outputs"] = [str(p) for p in files]
         except KeyboardInterrupt:
             entry.update(status="failed", message="interrupted")
-            report["assets"].append(entry)
-            _write_report(report_path, report)
+            entries.append(entry)
+            report.write(entry, key)
             print(f"Neural Morph: {tag}: interrupted; stopping the batch.", flush=True)
             return 130
         except Exception as exc:  # one bad asset must not stop the batch
             message = str(exc) if isinstance(exc, AssetError) else f"{asset.spec}: {type(exc).__name__}: {exc}"
             entry.update(status="failed", message=message)
             print(f"Neural Morph: {tag}: FAILED: {message}", flush=True)
-        report["assets"].append(entry)
-        _write_report(report_path, report)
+        entries.append(entry)
+        report.write(entry, key)
     bpy.ops.wm.read_homefile(use_empty=True)
-    print(summary_table(report["assets"]), flush=True)
-    failed = sum(e["status"] == "failed" for e in report["assets"])
-    print(f"Neural Morph: {total - failed} of {total} done, {failed} failed; report: {report_path}",
-          flush=True)
-    return 1 if failed else 0
+    print(summary_table(entries), flush=True)
+    failed = sum(e["status"] == "failed" for e in entries)
+    where = f"report: {report_path}" if report.error is None else "report.json NOT written"
+    print(f"Neural Morph: {total - failed} of {total} done, {failed} failed; {where}", flush=True)
+    return 1 if failed or report.error is not None else 0
 
 
 def summary_table(entries):
@@ -349,19 +563,52 @@ def summary_table(entries):
     return "\n".join(lines)
 
 
-def _read_report(path):
-    """{asset name: figures} of the fitted or skipped assets in an earlier report."""
+class Report:
+    """`<output>/report.json`: this run's entries merged into the earlier report, whose
+    entries stay while their .blend does. Written after each asset; a failure to write it
+    is printed once (with its reason) and makes the exit status 1, the batch goes on."""
+
+    def __init__(self, path, out_dir):
+        self.path, self.out_dir, self.error = path, out_dir, None
+        self.entries = {}
+        for entry in _read_entries(path):  # outputs found by name: --output may be relative
+            kept = [str(out_dir / pathlib.Path(p).name) for p in entry.get("outputs") or []
+                    if (out_dir / pathlib.Path(p).name).is_file()]
+            if (out_dir / f"{entry['name']}.blend").is_file() and kept:
+                self.entries[entry["name"]] = dict(entry, outputs=kept)
+
+    def write(self, entry, key=None):
+        """Record `entry` under `key` (its name: the outputs it owns). A failed entry keeps
+        the earlier entry of its name, whose files remain, as `earlier`."""
+        key = key or entry["name"]
+        old = self.entries.get(key)
+        if entry["status"] == "failed" and old and old.get("outputs") and "earlier" not in entry:
+            if all(pathlib.Path(p).is_file() for p in old["outputs"]):
+                entry["earlier"] = {k: v for k, v in old.items() if k != "earlier"}
+        self.entries[key] = entry
+        report = {"command": f"{PROG} fit", "blender": bpy.app.version_string,
+                  "assets": list(self.entries.values())}
+        partial = self.path.with_name(self.path.name + PARTIAL)
+        try:
+            partial.write_text(json.dumps(report, indent=2, default=_plain) + "\n")
+            os.replace(partial, self.path)
+        except OSError as exc:
+            _remove(partial)
+            if self.error is None:
+                print(f"Neural Morph: cannot write {self.path} ({_reason(exc)}); the lines above "
+                      f"are the only record of this run.", flush=True)
+            self.error = exc
+
+
+def _read_entries(path):
+    """The asset entries of an earlier report ([] when there is none or it is unreadable)."""
     try:
-        data = json.loads(path.read_text())
-        return {e["name"]: e["figures"] for e in data.get("assets", []) if e.get("figures")}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
-
-
-def _write_report(path, report):
-    partial = path.with_name(path.name + PARTIAL)
-    partial.write_text(json.dumps(report, indent=2, default=_plain) + "\n")
-    os.replace(partial, path)
+        entries = json.loads(path.read_text()).get("assets", [])
+        return [e for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)
+                and isinstance(e.get("outputs", []), list)
+                and all(isinstance(p, str) for p in e.get("outputs", []))]
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def _plain(value):

@@ -43,6 +43,7 @@ def resolve_target(context, name):
     return obj
 
 
+MAX_ID_NAME = 63  # bytes of a Blender object or mesh name
 # Object types whose evaluated geometry is a surface Blender can turn into a mesh.
 SURFACE_TYPES = {'MESH', 'CURVE', 'SURFACE', 'META', 'FONT'}
 
@@ -445,7 +446,7 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
     The new object is linked last, after its mesh, flow and figures are written, into a
     collection of the view layer, so a failure leaves nothing behind."""
     model = result.model
-    name = f"{target.name} Morph"
+    name = morph_name(target.name)
     uvs = model.sphere_uvs(result.level)
     # the source objects (or their names, from a UI job that ended later) -> objects
     found = [bpy.data.objects.get(s) if isinstance(s, str) else s for s in (sources or [target])]
@@ -480,6 +481,18 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
         output_collection(context, target).objects.link(obj)
     select_only(context, obj)
     return obj, figures
+
+
+def morph_name(target_name, suffix=" Morph"):
+    """`<target> Morph`, its target part shortened to fit Blender's 63-byte names (with room
+    for Blender's `.001` when the name is taken), so the name always says it is a morph."""
+    def fit(limit):
+        head = target_name.encode("utf-8")[:limit - len(suffix.encode("utf-8"))]
+        return head.decode("utf-8", errors="ignore") + suffix
+    name = fit(MAX_ID_NAME)
+    if name in bpy.data.objects or name in bpy.data.meshes:
+        name = fit(MAX_ID_NAME - len(".001"))
+    return name
 
 
 def select_only(context, obj):

@@ -4,6 +4,8 @@ The bpy module has no command line of its own, so these tests call the handler t
 register() registered with an argument list, on small meshes written by Blender's exporters.
 """
 import json
+import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -205,3 +207,205 @@ def test_register_adds_the_command_and_unregister_removes_it(tmp_path):
     assert 'duplicate command "neural_morph"' in registered  # ours was there
     assert "True" in after.splitlines()[0] and "REMOVED" in after
     assert "duplicate" not in after                          # and is gone
+
+
+# -- issue 17: never over an input, a checked output folder, honest reruns, odd names ----------
+def _tree(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_an_output_that_is_an_input_is_refused_before_any_fit(assets, tmp_path, capsys):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    good, ball = folder / "good.obj", folder / "ball.glb"
+    good.write_bytes(assets["obj"].read_bytes())
+    ball.write_bytes(assets["glb"].read_bytes())
+    mine = folder / "report.json"
+    for inputs, export in (([good], "obj"), ([assets["stl"], ball], "gltf"),
+                           ([assets["stl"], mine], None)):
+        mine.write_text('{"my": "own file"}\n')
+        before = {p: p.read_bytes() for p in (good, ball, mine)}
+        options = ["--export", export] if export else []
+        assert run("fit", *inputs, "--output", folder, *options, *TINY) == 2
+        text = capsys.readouterr().out
+        clash = folder / (f"{pathlib.Path(inputs[-1]).stem}{cli.EXPORT_SUFFIX[export]}"
+                          if export else "report.json")
+        assert f"{clash} would write over the input {inputs[-1]}" in text
+        assert "choose another --output folder" in text and "fitting" not in text
+        assert {p: p.read_bytes() for p in before} == before      # every input intact
+        assert _tree(folder) == ["ball.glb", "good.obj", "report.json"]  # nothing written
+
+
+def _unwritable(tmp_path):
+    """A folder this process cannot create files in (root writes anywhere but in /proc)."""
+    if os.geteuid() == 0:
+        return pathlib.Path("/proc")
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+def test_an_unusable_output_folder_is_refused_before_any_fit(assets, tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine\n")
+    locked = _unwritable(tmp_path)
+    cases = [(a_file, f"--output {a_file} is a file, not a folder; give a folder for the results."),
+             (a_file / "sub", f"cannot create the output folder {a_file / 'sub'} ("),
+             (locked / "sub", f"cannot create the output folder {locked / 'sub'} ("),
+             (locked, f"cannot write in the output folder {locked} (")]
+    for out, message in cases:
+        assert run("fit", assets["obj"], assets["stl"], "--output", out, *TINY) == 2
+        text = capsys.readouterr().out
+        assert message in text
+        assert "fitting" not in text and "Traceback" not in text
+    assert a_file.read_text() == "mine\n"
+
+
+def test_a_write_failure_fails_that_asset_only_and_a_lost_report_is_said(assets, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "monkey.blend").mkdir(parents=True)  # in the way of monkey's .blend
+    (out / "monkey.blend" / "keep").write_text("x")
+    (out / "report.json").mkdir()               # and of the report
+    (out / "report.json" / "keep").write_text("x")
+    assert run("fit", assets["obj"], assets["stl"], "--output", out, "--export", "obj", *TINY) == 1
+    text = capsys.readouterr().out
+    assert f"FAILED: {assets['obj']}: cannot write {out / 'monkey.blend'} (" in text
+    assert "nothing of this asset was kept" in text
+    assert text.count(f"cannot write {out / 'report.json'} (") == 1
+    assert "[2/2]" in text and "1 of 2 done, 1 failed; report.json NOT written" in text
+    assert "Traceback" not in text
+    assert (out / "cube.blend").is_file() and (out / "cube.obj").is_file()  # the batch went on
+    assert _tree(out) == ["cube.blend", "cube.obj", "monkey.blend", "monkey.blend/keep",
+                          "report.json", "report.json/keep"]  # no monkey.obj, no .part
+
+
+def _stored_settings(blend):
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    morph = next(o for o in bpy.data.objects if FLOW_KEY in o.keys())
+    return json.loads(morph[FLOW_KEY])["settings"]
+
+
+def test_a_rerun_skips_only_the_same_fit_and_the_report_keeps_earlier_assets(assets, tmp_path, capsys):
+    out = tmp_path / "out"
+    rock = tmp_path / "rock.obj"
+    rock.write_bytes(assets["obj"].read_bytes())
+    assert run("fit", rock, assets["stl"], "--output", out, *TINY) == 0
+    capsys.readouterr()
+    # Fewer inputs: cube's entry stays, with its files.
+    assert run("fit", rock, "--output", out, *TINY) == 0
+    assert "skipped" in capsys.readouterr().out
+    report = report_of(out)
+    assert report[str(rock)]["status"] == "skipped"
+    assert report[str(assets["stl"])]["outputs"] == [str(out / "cube.blend")]
+    # Other settings: refitted, and the report shows what the files hold.
+    before = (out / "rock.blend").stat().st_mtime_ns
+    assert run("fit", rock, "--output", out, *TINY, "--seed", "5") == 0
+    text = capsys.readouterr().out
+    assert f"{out / 'rock.blend'} was fitted with other settings or from another input; refitting" in text
+    entry = report_of(out)[str(rock)]
+    assert entry["status"] == "fitted" and entry["settings"]["seed"] == 5
+    assert entry["figures"]["seed"] == 5 and _stored_settings(out / "rock.blend")["seed"] == 5
+    assert (out / "rock.blend").stat().st_mtime_ns != before
+    assert str(assets["stl"]) in report_of(out)                  # still there
+    # The same settings again: skipped; a changed input: refitted.
+    assert run("fit", rock, "--output", out, *TINY, "--seed", "5") == 0
+    assert report_of(out)[str(rock)]["status"] == "skipped"
+    rock.unlink()
+    rock = rock.with_suffix(".stl")  # another mesh under the same output name
+    rock.write_bytes(assets["stl"].read_bytes())
+    assert run("fit", rock, "--output", out, *TINY, "--seed", "5") == 0
+    assert "refitting" in capsys.readouterr().out
+    assert report_of(out)[str(rock)]["status"] == "fitted"
+
+
+def test_spec_split_and_safe_names():
+    assert cli.split_spec("a.blend:Rock:A") == ("a.blend", "Rock:A")
+    assert cli.split_spec("C:\\scenes\\a.BLEND:Rock") == ("C:\\scenes\\a.BLEND", "Rock")
+    assert cli.split_spec("a.blend:x.blend:y") == ("a.blend", "x.blend:y")
+    assert cli.split_spec("rock.obj") == ("rock.obj", None)
+    assert cli.split_spec("a.blend:") == ("a.blend:", None)
+    assert cli.safe_name("Rock/LOD0") == "Rock_LOD0"
+    assert cli.safe_name('a\\b:c*d?e"f<g>h|i\x01') == "a_b_c_d_e_f_g_h_i_"
+    assert cli.safe_name("..") == "_" and cli.safe_name("CON") == "_CON"
+    assert len(cli.safe_name("é" * 300).encode()) <= cli.MAX_NAME_BYTES
+
+
+def test_odd_object_names_and_leftovers(tmp_path, capsys):
+    long_name = "L" * 63
+    bpy.ops.wm.read_homefile(use_empty=True)
+    for name in ("Rock/LOD0", "Rock:A", long_name):
+        bpy.ops.mesh.primitive_ico_sphere_add(subdivisions=2)
+        bpy.context.active_object.name = name
+    assert long_name in bpy.data.objects
+    blend = tmp_path / "odd.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    for stale in ("odd_Rock_A.blend.part", "odd_Rock_A.obj.part", "report.json.part",
+                  "gone.blend.part", "gone.blend.part@"):
+        (out / stale).write_text("left by a killed run\n")
+    specs = [f"{blend}:{n}" for n in ("Rock/LOD0", "Rock:A", long_name, "Nope")]
+    assert run("fit", *specs, "--output", out, "--export", "obj", *TINY) == 1
+    text = capsys.readouterr().out
+    assert "3 of 4 done, 1 failed" in text and "Traceback" not in text
+    names = ["odd_Rock_LOD0", "odd_Rock_A", f"odd_{long_name}"]
+    assert _tree(out) == sorted(["report.json"] + [f"{n}.{s}" for n in names for s in ("blend", "obj")])
+    report = report_of(out)
+    assert "outputs" not in report[specs[-1]] and report[specs[-1]]["status"] == "failed"
+    for spec, name in zip(specs, names):
+        assert report[spec]["outputs"] == [str(out / f"{name}.obj"), str(out / f"{name}.blend")]
+    bpy.ops.wm.open_mainfile(filepath=str(out / "odd_Rock_A.blend"))
+    assert "Rock:A Morph" in bpy.data.objects
+    bpy.ops.wm.open_mainfile(filepath=str(out / f"odd_{long_name}.blend"))
+    morph = next(o for o in bpy.data.objects if FLOW_KEY in o.keys())
+    assert morph.name == "L" * 57 + " Morph"                     # 63 bytes, still a morph
+    assert json.loads(morph["_neural_morph_sources"]) == [long_name]
+
+
+COMMAND_SCRIPT = """
+import os, sys
+sys.path.insert(0, {tests!r})
+import bpy, conftest
+
+bpy.ops.wm.read_homefile(use_empty=True)
+bpy.ops.mesh.primitive_ico_sphere_add()
+bpy.ops.wm.obj_export(filepath={mesh!r}, export_materials=False)
+registered = []
+register = bpy.utils.register_cli_command
+bpy.utils.register_cli_command = lambda name, f: registered.append((name, f)) or register(name, f)
+conftest.addon.register()
+(name, handler), = registered
+print("COMMAND", name, "TEMP", bpy.app.tempdir, os.path.isdir(bpy.app.tempdir), flush=True)
+handler(["fit", {mesh!r}, "--output", {out!r}, "--export", "gltf", *{tiny!r}])
+print("RETURNED", flush=True)  # Blender would now exit the usual way, and hang in its teardown
+"""
+
+
+def test_the_command_ends_its_process_after_a_gltf_export(tmp_path):
+    script, out = tmp_path / "command.py", tmp_path / "out"
+    script.write_text(COMMAND_SCRIPT.format(tests=str(ROOT / "tests" / "blender"),
+                                            mesh=str(tmp_path / "ball.obj"), out=str(out), tiny=TINY))
+    proc = subprocess.run([sys.executable, "-u", str(script)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300, cwd=str(ROOT))
+    text = proc.stdout
+    assert proc.returncode == 0, text[-3000:]
+    assert "COMMAND neural_morph" in text and "1 of 1 done, 0 failed" in text
+    assert "RETURNED" not in text
+    assert 'Saved copy as "ball.blend.part"' in text  # Blender's own output is there too
+    temp = text.split("TEMP ", 1)[1].split()
+    assert temp[1] == "True" and not os.path.exists(temp[0])  # Blender's session folder removed
+    assert _tree(out) == ["ball.blend", "ball.glb", "report.json"]
+
+
+def test_a_long_morph_name_keeps_morph_when_blender_adds_a_number():
+    from neural_morph.blender import data
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert data.morph_name("Rock") == "Rock Morph"
+    assert data.morph_name("é" * 40) == "é" * 28 + " Morph"  # 56 + 6 bytes: cut at a character
+    taken = bpy.data.objects.new(data.morph_name("L" * 63), None)
+    assert taken.name == "L" * 57 + " Morph"
+    again = bpy.data.objects.new(data.morph_name("L" * 63), None)
+    assert again.name == "L" * 53 + " Morph" and again.name.endswith("Morph")
+    third = bpy.data.objects.new(data.morph_name("L" * 63), None)
+    assert third.name == "L" * 53 + " Morph.001"               # Blender's number, Morph kept

@@ -49,7 +49,7 @@ def messages():
             arg = None
             if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
                 name = getattr(node.exc.func, "id", getattr(node.exc.func, "attr", ""))
-                if name in ("InputError", "ValueError"):
+                if name in ("InputError", "ValueError", "AssetError"):
                     arg = node.exc.args[0]
             elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "report"
                   and len(node.args) == 2):

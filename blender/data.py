@@ -528,20 +528,22 @@ def output_level(obj, model):
 
 
 def clear_animation(obj):
-    """Remove Neural Morph shape keys and their keyframes from the object."""
+    """Remove Neural Morph shape keys, their keyframes and their figures from the object."""
     if obj.data.shape_keys is not None:
         obj.data.shape_keys.animation_data_clear()
         obj.shape_key_clear()
-    if ANIMATION_KEY in obj.keys():
-        del obj[ANIMATION_KEY]
+    for key in [k for k in obj.keys() if k.startswith(ANIMATION_KEY)]:  # and its check's figures
+        del obj[key]
 
 
-def build_shape_keys(obj, states, times, frames, reverse, label="t"):
-    """Shape keys along `states` (K, V, 3) in mesh space, blended in sequence over `frames`
-    (K,) (core.eased_frames).
+def build_shape_keys(obj, states, times, frames, label="t"):
+    """Shape keys along `states` (K, V, 3) in mesh space, named by their `times` (K,), the
+    state of each shown at its frame in `frames` (K,) (core.Timing.frames).
 
-    Each key is fully on at its own frame and blends linearly into its neighbours, so the
-    mesh passes through exactly the given states. The Basis is the mesh as it is.
+    Each key's value is keyframed 1 at its own frame and 0 at the frames of its neighbours
+    in frame order, with LINEAR interpolation (constant outside), so the mesh passes
+    through exactly the given states and blends linearly between neighbours in between:
+    core.shown_state computes the same mesh for any frame. The Basis is the mesh as it is.
     """
     clear_animation(obj)
     obj.shape_key_add(name="Basis", from_mix=False)
@@ -551,12 +553,12 @@ def build_shape_keys(obj, states, times, frames, reverse, label="t"):
         kb.data.foreach_set("co", np.asarray(state, dtype=np.float32).ravel())
         kb.slider_min, kb.slider_max = 0.0, 1.0
         blocks.append(kb)
-    order = blocks[::-1] if reverse else blocks
-    for i, kb in enumerate(order):
-        for j, frame in enumerate(frames):
-            if abs(i - j) <= 1:
-                kb.value = 1.0 if i == j else 0.0
-                kb.keyframe_insert("value", frame=float(frame))
+    by_frame = np.argsort(np.asarray(frames, dtype=np.float64), kind="stable")
+    for i, index in enumerate(by_frame):
+        kb = blocks[index]
+        for j in range(max(i - 1, 0), min(i + 2, len(by_frame))):
+            kb.value = 1.0 if i == j else 0.0
+            kb.keyframe_insert("value", frame=float(frames[by_frame[j]]))
     action = obj.data.shape_keys.animation_data.action
     for fcurve in _fcurves(action):
         for point in fcurve.keyframe_points:

@@ -25,8 +25,9 @@ _LAZY = {
     "surface_parts": "parts", "SphereSet": "parts",
     "normalization": "normalize",
     "count_self_intersections": "intersect",
-    "eased_frames": "animation", "blend_states": "animation", "check_states": "animation",
-    "clean_trajectory": "animation",
+    "eased_frames": "animation", "blend_states": "animation", "blend_state": "animation",
+    "clean_trajectory": "animation", "clean_keys": "animation", "Timing": "animation",
+    "shown_state": "animation",
 }
 
 __all__ = ["FitSettings", "user_settings", "SOLVERS", "icosphere", "icosphere_counts",

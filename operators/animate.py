@@ -18,8 +18,13 @@ def check_writable(obj):
     data.check_single_user(obj)
 
 
+SETTINGS = ("keys", "frame_start", "frame_end", "ease", "reverse")  # what ANIMATION_KEY stores for rebuilds
+
+
 def animate(obj, model, keys, frame_start, frame_end, ease, reverse, replace=True):
-    """Shape keys from the sphere (t=0) to the shape (t=1). Returns (worst, bad list).
+    """Shape keys from the sphere (t=0) to the shape (t=1), clean on every frame from
+    `frame_start` to `frame_end` (core.clean_keys adds keys where a frame's blend crosses).
+    Returns core.AnimationKeys.
 
     The mesh becomes the flow's shape at t=1 (the Basis). Hand edits made since Neural
     Morph last wrote the mesh are refused unless `replace`."""
@@ -36,23 +41,34 @@ def animate(obj, model, keys, frame_start, frame_end, ease, reverse, replace=Tru
             f"'{obj.name}' was edited since Neural Morph wrote it, and Animate would overwrite the "
             "edits with the flow's shape: enable Replace Edits to do that, or keep the edits and "
             "do not animate.")
-    times = np.linspace(0.0, 1.0, keys)
-    states, faces = core.clean_trajectory(model, level, times, data.self_intersecting_faces_bvh)
+    faces = model.sphere(level)[1]
+    result = core.clean_keys(
+        lambda t: core.output_mesh(model, level, data.self_intersecting_faces_bvh, t)[0],
+        np.linspace(0.0, 1.0, keys), core.Timing(frame_start, frame_end, ease, reverse),
+        lambda verts: data.count_self_intersections_bvh(verts, faces), basis_time=1.0)
     data.clear_animation(obj)
-    obj.data.vertices.foreach_set("co", states[-1].astype(np.float32).ravel())
+    obj.data.vertices.foreach_set("co", result.states[-1].astype(np.float32).ravel())
     obj.data.update()
-    data.build_shape_keys(obj, states, times, core.eased_frames(keys, frame_start, frame_end, ease),
-                          reverse)
+    data.build_shape_keys(obj, result.states, result.times, result.frames)
+    names = [kb.name for kb in obj.data.shape_keys.key_blocks]
     obj[data.ANIMATION_KEY] = json.dumps(dict(keys=keys, frame_start=frame_start, frame_end=frame_end,
-                                              ease=ease, reverse=reverse))
-    worst, bad = core.check_states(states, faces, data.count_self_intersections_bvh)
-    obj[data.PREFIX + "animation_self_intersections"] = worst
+                                              ease=ease, reverse=reverse, names=names))
+    store_check(obj, result)
     data.mark_written(obj)
-    return worst, bad
+    return result
+
+
+def store_check(obj, result):
+    """The figures of an animation's check (core.AnimationKeys) on the object."""
+    data.store_figures(obj, {"animation_keys": len(result.times),
+                             "animation_keys_added": len(result.added),
+                             "animation_frames_checked": f"{result.first}-{result.last}",
+                             "animation_self_intersections": result.worst})
 
 
 def animation_names(keys):
-    """Names of the shape key blocks animate() makes for `keys` keys (Basis first)."""
+    """Names of the shape key blocks animate() made for `keys` keys (Basis first) before it
+    stored the names (files saved by earlier versions)."""
     return ["Basis", *(f"t={t:.3f}" for t in np.linspace(0.0, 1.0, keys))]
 
 
@@ -82,9 +98,9 @@ class NEURALMORPH_OT_animate(NeuralMorphOperator, bpy.types.Operator):
         obj, model = data.morph_object(context, self.object)
         check_writable(obj)
         with data.object_mode(context, obj):
-            _, bad = animate(obj, model, self.keys, self.frame_start, self.frame_end, self.ease,
+            result = animate(obj, model, self.keys, self.frame_start, self.frame_end, self.ease,
                              self.reverse, replace=self.replace)
-        self.report_check(f"Animated '{obj.name}'", self.keys, bad)
+        self.report_check(f"Animated '{obj.name}'", result)
         return {'FINISHED'}
 
 

@@ -49,11 +49,17 @@ class NeuralMorphOperator(_Operator):
         if self.frame_end <= self.frame_start:
             raise InputError("End Frame must come after Start Frame.")
 
-    def report_check(self, what, count, bad):
-        """Report the self-intersection check of an animation (core.check_states)."""
-        if bad:
-            detail = ", ".join(f"{label}: {n}" for label, n in bad[:5])
-            self.report({'WARNING'}, f"{what}: self-intersections found ({detail}); add keys or refit.")
+    def report_check(self, what, result):
+        """Report the keys of an animation and its check on every frame (core.AnimationKeys)."""
+        keys = len(result.times)
+        if result.crossing:
+            detail = ", ".join(f"frame {f}: {n}" for f, n in result.crossing[:8])
+            more = ", …" if len(result.crossing) > 8 else ""
+            self.report({'WARNING'}, f"{what}: {keys} keys; {len(result.crossing)} of the frames from "
+                        f"{result.first} to {result.last} self-intersect ({detail}{more}) at keys whose "
+                        "own state crosses, which more keys cannot mend: if the flow was fitted with "
+                        "untangle off, refit with it on.")
         else:
-            self.report({'INFO'}, f"{what}: {count} keys, every key and midpoint free of self-intersections.")
-
+            self.report({'INFO'}, f"{what}: {keys} keys ({result.asked} asked, {len(result.added)} added "
+                        f"where a frame crossed); every frame from {result.first} to {result.last} "
+                        "checked, free of self-intersections.")

@@ -8,6 +8,7 @@ from bpy.props import EnumProperty, IntProperty, StringProperty
 from .. import core
 from ..blender import data, props
 from ..core.settings import MAX_LEVEL
+from .animate import store_check
 from .base import NeuralMorphOperator, select_only
 
 
@@ -53,29 +54,35 @@ class NEURALMORPH_OT_morph_between(NeuralMorphOperator, bpy.types.Operator):
                     "Between blends morphs of one sphere each: refit it with Parts set to One.")
         level = self.resolution if self.resolution >= 0 else data.output_level(obj_a, model_a)
         world_a, world_b = _world_matrix(obj_a), _world_matrix(obj_b)
-        states, faces, s_values = core.blend_states(model_a, model_b, level, self.keys, self.path,
-                                                  data.self_intersecting_faces_bvh)
-        # blend_states works where each flow was fitted; each object may have moved since
+        # blend_state works where each flow was fitted; each object may have moved since
         # (its matrix_world no longer the flow's matrix), so carry the states along with the
         # moves, blended with s, and put the result in A's current object space.
         moved_a = world_a @ np.linalg.inv(model_a.matrix())
         moved_b = world_b @ np.linalg.inv(model_b.matrix())
-        world = np.stack([_apply((1.0 - s) * moved_a + s * moved_b, state)
-                          for s, state in zip(s_values, states)])
-        local = _apply(np.linalg.inv(world_a), world)
+        to_local = np.linalg.inv(world_a)
+
+        def state_at(s):
+            state = core.blend_state(model_a, model_b, level, s, self.path,
+                                     data.self_intersecting_faces_bvh)
+            return _apply(to_local @ ((1.0 - s) * moved_a + s * moved_b), state)
+
+        faces = model_a.sphere(level)[1]
+        result = core.clean_keys(
+            state_at, np.linspace(0.0, 1.0, self.keys),
+            core.Timing(self.frame_start, self.frame_end, self.ease, self.reverse),
+            lambda verts: data.count_self_intersections_bvh(verts, faces), basis_time=0.0)
         name = f"{obj_a.name} to {obj_b.name}"
-        mesh = data.write_mesh(name, local[0], faces, model_a.sphere_uvs(level))
+        mesh = data.write_mesh(name, result.states[0], faces, model_a.sphere_uvs(level))
         obj = bpy.data.objects.new(name, mesh)
         obj.matrix_world = data.matrix(world_a)
-        frames = core.eased_frames(len(local), self.frame_start, self.frame_end, self.ease)
-        data.build_shape_keys(obj, local, s_values, frames, self.reverse, label="s")
-        worst, bad = core.check_states(local, faces, data.count_self_intersections_bvh)
+        data.build_shape_keys(obj, result.states, result.times, result.frames, label="s")
         data.store_figures(obj, {"morph_source": obj_a.name, "morph_target": obj_b.name,
                                  "morph_path": self.path, "resolution": level,
-                                 "vertices": len(local[0]), "animation_self_intersections": worst})
+                                 "vertices": len(result.states[0])})
+        store_check(obj, result)
         data.output_collection(context, obj_a).objects.link(obj)  # last: nothing partial is left
         select_only(context, obj)
-        self.report_check(f"Morph '{name}'", self.keys, bad)
+        self.report_check(f"Morph '{name}'", result)
         return {'FINISHED'}
 
 

@@ -7,7 +7,7 @@ from bpy.props import BoolProperty
 
 from .. import core
 from ..blender import data, props
-from .animate import animate, animation_names, check_writable
+from .animate import SETTINGS, animate, animation_names, check_writable
 from .base import NeuralMorphOperator
 
 
@@ -43,7 +43,8 @@ def stored_animation(obj):
         return None
     settings = json.loads(str(text))
     names = [kb.name for kb in obj.data.shape_keys.key_blocks]
-    return settings if names == animation_names(settings["keys"]) else None
+    made = settings.get("names") or animation_names(settings["keys"])  # stored since keys are added
+    return {key: settings[key] for key in SETTINGS} if names == made else None
 
 
 class NEURALMORPH_OT_remesh(NeuralMorphOperator, bpy.types.Operator):
@@ -79,13 +80,14 @@ class NEURALMORPH_OT_remesh(NeuralMorphOperator, bpy.types.Operator):
         with data.object_mode(context, obj):
             data.clear_animation(obj)  # also forgets an animation whose keys the user removed
             bad, removed = remesh(obj, model, level)
-            if animation:
-                animate(obj, model, **animation)
+            rebuilt = animate(obj, model, **animation) if animation else None
         note = REMOVED_NOTE if removed else ""
         if bad:
             self.report({'WARNING'}, f"Remeshed '{obj.name}' at level {level}: {bad} self-intersecting faces.{note}")
         else:
             self.report({'INFO'}, f"Remeshed '{obj.name}' at level {level} ({len(obj.data.vertices)} vertices), clean.{note}")
+        if rebuilt is not None:  # the rebuilt keys are checked on every frame, like Animate's
+            self.report_check(f"Rebuilt the animation of '{obj.name}'", rebuilt)
         return {'FINISHED'}
 
 

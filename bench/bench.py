@@ -132,7 +132,7 @@ def targets(args):
 
 MOVED = "moved"  # Suzanne moved, rotated (0.3, 0.5, 0.1 rad) and scaled (2, 1, 0.5)
 GENERATED = "generated:"  # + a name in heldout.NAMES: built from Blender primitives
-THRESHOLDS = (0.005, 0.01, 0.02)  # F-score thresholds, fractions of the bounding-box diagonal
+THRESHOLDS = (0.001, 0.005, 0.01, 0.02)  # F-score thresholds, fractions of the bounding-box diagonal
 
 
 # -- measurement helpers -----------------------------------------------------------------
@@ -311,9 +311,14 @@ def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
                       float(fig["seconds"]), mem, data, wall_seconds=wall,
                       resolution=int(fig["resolution"]), iterations=int(fig["iterations"]),
                       operator_self_intersections=int(fig["self_intersections"]),
+                      parts=int(fig.get("parts", 1)), pulled_back=int(fig.get("pulled_back", 0)),
+                      pulled_distance=float(fig.get("pulled_distance", 0.0)),
                       training_chamfer=float(fig["chamfer"]))
     res["rows"].append(row)
-    level = int(fig["resolution"])
+    # Shrinkwrap wraps an icosphere with at least our vertex count (several parts share
+    # the level's vertices unevenly, so our count may fall between two levels)
+    level = next((k for k in range(8) if core.icosphere_counts(k)[0] >= len(world)), 7)
+    res["kind"] = heldout.KINDS.get(name, "")
     print(f"Neural Morph: {fig['seconds']:.1f} s, level {level}, F@1% {row['fscore@0.01']:.3f}",
           flush=True)
 

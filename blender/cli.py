@@ -296,7 +296,9 @@ def fit_asset(asset, out_dir, settings, export):
         if export:
             export_morph(morph, partial[0], export)
         writing = files[-1]
-        bpy.context.scene[RUN_KEY] = json.dumps(
+        scene = bpy.context.scene
+        assert scene is not None  # a background batch always has one
+        scene[RUN_KEY] = json.dumps(
             {"input": asset.spec, "object": asset.object_name, "sha256": asset.digest(),
              "export": export})
         save_blend(partial[-1])

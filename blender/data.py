@@ -473,6 +473,8 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
         "resolution": result.level,
         "vertices": len(result.verts),
         "parts": model.spheres.count,
+        "pulled_back": result.pulled_back,
+        "pulled_distance": round(result.pulled_distance, 4),
         "seed": model.settings.seed,
     }
     store_figures(obj, figures)

@@ -61,7 +61,8 @@ def clean_trajectory(model, level, times, find=self_intersecting_faces):
 def blend_state(model_a, model_b, level, s, path, find=self_intersecting_faces):
     """The state (V, 3) in target space at blend s from A's shape (0) to B's shape (1).
 
-    DIRECT flows the sphere with (1 - s)·f_A + s·f_B; THROUGH_SPHERE goes back along A to
+    DIRECT flows the sphere with (1 - s)·f_A + s·f_B, then takes (1 - s) of A's and s of
+    B's snap onto its target (so both ends are exactly the two outputs); THROUGH_SPHERE goes back along A to
     the sphere, then forward along B. The state is untangled along its own path like an
     output mesh; the normalisation is interpolated with s."""
     if path == 'DIRECT':
@@ -71,7 +72,11 @@ def blend_state(model_a, model_b, level, s, path, find=self_intersecting_faces):
         with torch.no_grad():
             walk = integrate(field, torch.as_tensor(sphere, dtype=torch.float32),
                              torch.linspace(0.0, 1.0, steps + 1), model_a.settings.method, steps)
-        x, _ = path_mesh(walk.double().numpy(), faces, find)
+        walk = walk.double().numpy()
+        # each end's last millimetre (FittedFlow.snapped), blended with s, as one more state
+        end = walk[-1]
+        snapped = end + (1.0 - s) * (model_a.snapped(end, faces) - end) + s * (model_b.snapped(end, faces) - end)
+        x, _ = path_mesh(np.concatenate([walk, snapped[None]]), faces, find)
     elif s <= 0.5:  # THROUGH_SPHERE: back along A to the sphere, then forward along B
         x = output_mesh(model_a, level, find, 1.0 - 2.0 * s)[0]
     else:

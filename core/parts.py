@@ -185,6 +185,17 @@ class SphereSet:
         d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
         return self.centres[part] + self.radii[part][:, None] * d
 
+    def onto(self, x):
+        """Points (N, 3) pushed radially onto the nearest of the spheres (by distance to
+        its surface); a point at a centre stays."""
+        x = np.asarray(x, dtype=np.float64).reshape(-1, 3)
+        gap = np.abs(np.linalg.norm(x[:, None] - self.centres[None], axis=2) - self.radii[None])
+        part = np.argmin(gap, axis=1)
+        d = x - self.centres[part]
+        norm = np.linalg.norm(d, axis=1, keepdims=True)
+        return np.where(norm > 0, self.centres[part] + d / np.maximum(norm, 1e-300)
+                        * self.radii[part][:, None], x)
+
     def allot(self, n, least=8):
         """Split `n` points among the parts by share, at least `least` each: (K,) int."""
         if self.count == 1:

@@ -20,9 +20,11 @@ class FitResult:
     self_intersections: int    # intersecting faces of the output (0: untangled)
     chamfer: float             # mean squared NN distance, both directions, normalised space
     flow_json: str             # the model as plain JSON, made off the main thread
+    pulled_back: int = 0       # vertices the untangle step held back along their paths
+    pulled_distance: float = 0.0  # the farthest of them from its place, unit-ball units
 
 
-def output_mesh(model, level, find=self_intersecting_faces, t=1.0):
+def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     """The flowed icosphere at `level` and time `t`, free of self-intersections:
     (verts (V, 3) normalised, faces (F, 3), level, intersecting faces left).
 
@@ -31,21 +33,27 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0):
     the count left is 0 (settings.untangle=False, for measurements only, skips that and
     counts). `find(verts, faces)` returns the indices of self-intersecting faces (Blender
     passes its BVH tree); `find=None` skips the check and the untangling (live previews)
-    and reports 0.
+    and reports 0. `report`, a dict, receives what the untangling gave up: "pulled_back"
+    (vertices held back) and "pulled_distance" (the farthest from its place, normalised).
     """
     states, faces = model.path(level, t), model.sphere(level)[1]
     if find is not None and not model.settings.untangle:  # the ablation without untangling
         return states[-1], faces, level, len(find(states[-1], faces))
-    verts, faces = path_mesh(states, faces, find)
+    verts, faces = path_mesh(states, faces, find, report)
     return verts, faces, level, 0
 
 
-def path_mesh(states, faces, find=self_intersecting_faces):
+def path_mesh(states, faces, find=self_intersecting_faces, report=None):
     """The clean mesh (verts (V, 3), faces) from the path states (K+1, V, 3) of an
-    icosphere: the last state, untangled unless `find` is None."""
+    icosphere: the last state, untangled unless `find` is None (`report` as output_mesh)."""
     if find is None:
         return states[-1], faces
-    return untangle(states, faces, find)[0], faces
+    verts = untangle(states, faces, find)[0]
+    if report is not None:
+        moved = np.linalg.norm(verts - states[-1], axis=1)
+        report.update(pulled_back=int((moved > 0).sum()),
+                      pulled_distance=float(moved.max(initial=0.0)))
+    return verts, faces
 
 
 def run_fit(target_points, settings, progress=None, cancel=None, init=None, snapshot=None,
@@ -56,7 +64,8 @@ def run_fit(target_points, settings, progress=None, cancel=None, init=None, snap
     tree); `labels` (M,) the separate piece of each point (parts.surface_parts), or None."""
     model = fit(target_points, settings, progress=progress, cancel=cancel, init=init,
                 snapshot=snapshot, labels=labels)
-    verts, faces, level, bad = output_mesh(model, settings.resolution, find)
+    given_up = {}
+    verts, faces, level, bad = output_mesh(model, settings.resolution, find, report=given_up)
     unit = model.to_normalized(np.asarray(target_points)[:50_000])
     chamfer = mesh_chamfer(verts, faces, unit, seed=settings.seed)
-    return FitResult(model, verts, faces, level, bad, chamfer, model.to_json())
+    return FitResult(model, verts, faces, level, bad, chamfer, model.to_json(), **given_up)

@@ -20,10 +20,21 @@ def summary(figures):
             f"({figures['vertices']} vertices), {figures['self_intersections']} self-intersecting faces")
 
 
+# above this share of its vertices held back by the untangle step, a fit says so
+PULLED_WARNING = 0.02
+
+
 def report_result(op, figures):
-    # Every output is untangled (core.output_mesh), so the count is 0: there is no
-    # "not clean" case left to advise on.
+    # Every output is untangled (core.output_mesh), so the count is 0; what the untangle
+    # step gave up for it is said when it is more than a trace.
     op.report({'INFO'}, summary(figures))
+    pulled, vertices = figures.get("pulled_back", 0), max(figures["vertices"], 1)
+    if pulled > PULLED_WARNING * vertices:
+        op.report({'WARNING'},
+                  f"Neural Morph: {pulled} vertices ({100 * pulled / vertices:.1f}%) stop short of "
+                  f"the shape (by up to {figures['pulled_distance']:.2f} of the unit ball), where the "
+                  "surface would otherwise cross itself: those regions follow the flow only part "
+                  "of the way and look smoothed.")
 
 
 def _console_progress(total):

@@ -18,8 +18,12 @@ def test_api_alias_fits_meshes_and_inverts(scene):
     assert abs(verts.mean(0)[0] - 2.0) < 0.5  # world space, over the target
     states, _ = nm.trajectory(morph, [0.0, 0.5, 1.0], level=2)
     assert states.shape == (3, 162, 3)
-    sphere = nm.inverse(morph, states[-1])
-    assert np.abs(sphere - states[0]).max() < 1e-3
+    # the flowed sphere φ(sphere) comes back onto the sphere exactly; the output, which
+    # also took the last-millimetre snap (core/snap.py), comes back close to it
+    flow = nm.flow_of(morph)
+    mw = np.array(morph.matrix_world)
+    phi = flow.flow(flow.sphere(2)[0]) @ mw[:3, :3].T + mw[:3, 3]
+    assert np.abs(nm.inverse(morph, phi) - states[0]).max() < 1e-3
     with pytest.raises(ValueError, match="No object named"):
         nm.mesh("Missing")
 
@@ -102,8 +106,9 @@ def test_inverse_refuses_bad_points_and_says_how_far_off_the_surface_they_are(mo
     assert on_sphere.shape == verts.shape and np.allclose(both[:-1], on_sphere)
     assert distance.shape == (len(verts) + 1,)
     size = float(np.ptp(verts, axis=0).max())
-    # mesh vertices lie on the surface (untangled ones close to it); 100 m away is far off
-    assert np.median(distance[:-1]) < 1e-3 * size
+    # mesh vertices lie on the flowed surface, or close to it (the snap moves them by at
+    # most 0.04 of the unit ball, untangled ones stop short); 100 m away is far off
+    assert np.median(distance[:-1]) < 0.02 * size
     assert distance[-1] > 90.0
     flow = nm.flow_of(morph)  # a FittedFlow takes the same check, in its target's space
     _, flow_distance = nm.inverse(flow, far, return_distance=True)

@@ -44,7 +44,7 @@ def test_animate_builds_keys_from_sphere_to_shape(morph):
     first = np.array([v.co for v in blocks[1].data])
     last = np.array([v.co for v in blocks[-1].data])
     model = data.load_flow(morph)
-    assert np.abs(np.linalg.norm(first, axis=1) - model.radius).max() < 1e-4
+    assert np.abs(first - model.sphere(data.output_level(morph, model))[0]).max() < 1e-4
     assert np.abs(last - data.mesh_vertices(morph.data)).max() < 1e-6
     # the mesh itself stays the fitted shape (the t=1 state, up to solver grid)
     assert np.abs(last - shape).max() < 1e-2
@@ -65,9 +65,9 @@ THIN = dict(iterations=60, points=256, resolution=3)
 
 
 def ring(**kw):
-    """A thin torus: straight blends between sparse keys of its flow cross themselves (8
-    keys over frames 1-60 crossed on frames 57 and 58 when only keys and midpoints were
-    checked)."""
+    """A thin torus: straight blends between sparse keys of its flow cross themselves (2
+    keys over frames 1-60 need 11 more at level 3; before the last-millimetre snap, 8 keys
+    crossed on frames 57 and 58 when only keys and midpoints were checked)."""
     return fitted(lambda: bpy.ops.mesh.primitive_torus_add(major_radius=1, minor_radius=0.15),
                   "Ring", **{**THIN, **kw})
 
@@ -103,7 +103,7 @@ def crossing_frames(obj, first, last):
 
 def test_animate_is_clean_on_every_frame(scene):
     morph = ring()
-    for keys, reverse in ((8, False), (5, True)):
+    for keys, reverse in ((2, False), (2, True)):
         assert bpy.ops.neural_morph.animate(keys=keys, frame_start=1, frame_end=60,
                                             reverse=reverse) == {'FINISHED'}
         assert crossing_frames(morph, 1, 60) == []
@@ -129,7 +129,7 @@ def test_morph_between_is_clean_on_every_frame(scene):
 
 def test_remesh_rebuilds_an_animation_clean_on_every_frame(scene):
     morph = ring(resolution=2)
-    bpy.ops.neural_morph.animate(keys=8, frame_start=1, frame_end=60)
+    bpy.ops.neural_morph.animate(keys=2, frame_start=1, frame_end=60)
     assert bpy.ops.neural_morph.remesh(resolution=3, rebuild_animation=True) == {'FINISHED'}
     assert len(morph.data.vertices) == 642
     assert crossing_frames(morph, 1, 60) == []
@@ -224,7 +224,7 @@ def test_remesh_refuses_shape_keys_and_shared_meshes(morph):
 
 def test_flow_survives_save_and_reload(morph, tmp_path):
     path = str(tmp_path / "morph.blend")
-    before = data.load_flow(morph).surface(3, normalized=True)[0]
+    before = core.output_mesh(data.load_flow(morph), 3, data.self_intersecting_faces_bvh)[0]
     bpy.ops.wm.save_as_mainfile(filepath=path)
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.ops.wm.open_mainfile(filepath=path)

@@ -190,9 +190,9 @@ def test_morph_between_starts_where_the_moved_source_is(morph):
 def test_inverse_round_trip_at_level_6(morph):
     import neural_morph_api as nm
     model = nm.flow_of(morph)
-    shape, _ = model.surface(6, normalized=True)          # φ(sphere), 40,962 points
+    shape = model.flow(model.sphere(6)[0])                # φ(sphere), 40,962 points
     sphere = model.inverse(shape, normalized=True)
-    off_sphere = np.abs(np.linalg.norm(sphere, axis=1) - model.radius)
+    off_sphere = np.abs(np.linalg.norm(sphere, axis=1) - model.spheres.radii[0])
     miss = np.linalg.norm(model.flow(sphere) - shape, axis=1)
     # the accuracy api.inverse states: 1e-4 of the unit ball (normalised space)
     assert off_sphere.max() < 1e-4 and miss.max() < 1e-4, (off_sphere.max(), miss.max())

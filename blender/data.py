@@ -26,8 +26,11 @@ SOURCES_KEY = "_neural_morph_sources"  # JSON list of their names at the fit (me
 WRITTEN_KEY = "_neural_morph_written"  # fingerprint of the mesh and shape keys Neural Morph wrote
 
 
-class InputError(Exception):
-    """Bad user input: the message is shown to the user as is."""
+class InputError(ValueError):
+    """Bad user input: the message is shown to the user as is.
+
+    A ValueError, like core's own sentences, so a core ValueError passes through the glue
+    unchanged and one `except ValueError` catches both."""
 
 
 def resolve_target(context, name):
@@ -399,10 +402,7 @@ def prepare_fit(context, props):
     their union; the active one names the result.
     """
     deps.require()
-    try:
-        settings = fit_settings(props, prefs.preferred_device(context))
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    settings = fit_settings(props, prefs.preferred_device(context))
     target = resolve_target(context, props.target)
     init = morph = None
     targets = [target]

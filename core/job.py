@@ -1,8 +1,9 @@
 """A fit running on a worker thread: start, poll, cancel, result."""
 import threading
+import time
+import traceback
 
 import numpy as np
-import time
 
 from .fit import Cancelled
 from .pipeline import output_mesh, run_fit
@@ -32,6 +33,7 @@ class FitJob:
         self.total = settings.iterations
         self.state = "idle"
         self.error = None
+        self.traceback = None        # the worker's formatted traceback when it failed
         self._result = None
         self._cancel = threading.Event()
         self._thread = None
@@ -64,8 +66,9 @@ class FitJob:
             self.state = "done"
         except Cancelled:
             self.state = "cancelled"
-        except Exception as exc:  # reported to the user by the caller
+        except Exception as exc:  # reported to the user by the caller, traceback included
             self.error = exc
+            self.traceback = traceback.format_exc()
             self.state = "failed"
 
     def poll(self):

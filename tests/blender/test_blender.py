@@ -127,6 +127,25 @@ def test_bad_input_raises_and_creates_nothing(scene, case):
     assert counts() == before
 
 
+def test_unexpected_error_is_reported_with_its_traceback(suzanne, monkeypatch, capfd):
+    def broken(*_args):
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(data, "prepare_fit", broken)
+    before = counts()
+    with pytest.raises(RuntimeError, match=r"failed unexpectedly \(ZeroDivisionError: a bug\).*traceback"):
+        bpy.ops.neural_morph.fit(**SMALL)
+    err = capfd.readouterr().err
+    assert "Traceback (most recent call last)" in err and "in broken" in err
+    assert counts() == before
+
+
+def test_bad_input_prints_no_traceback(scene, capfd):
+    bpy.ops.object.camera_add()
+    with pytest.raises(RuntimeError, match="not a mesh"):
+        bpy.ops.neural_morph.fit(**SMALL)
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_operator_defaults_match_core_settings():
     from neural_morph.blender.props import fit_properties
     defaults = core.FitSettings()

@@ -119,3 +119,20 @@ def test_same_seed_gives_same_vertices_through_the_operator(suzanne):
     first = data.mesh_vertices(bpy.context.active_object.data)
     bpy.ops.neural_morph.fit(target="Suzanne", iterations=15, points=64, resolution=2, seed=3)
     assert np.array_equal(first, data.mesh_vertices(bpy.context.active_object.data))
+
+
+def test_failed_job_prints_its_traceback_and_creates_nothing(suzanne, monkeypatch, capfd):
+    from neural_morph.core import job as job_module
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("worker bug")
+    monkeypatch.setattr(job_module, "run_fit", broken)
+    before = counts()
+    job = fit_ops.start_job(bpy.context, props())
+    wait_for(lambda: job.poll()[0] != "running")
+    assert job.state == "failed"
+    assert fit_ops.finish_job(bpy.context, job) == (None, None)
+    out = capfd.readouterr().out
+    assert "the fit of 'Suzanne' failed" in out
+    assert "Traceback (most recent call last)" in out and "ZeroDivisionError: worker bug" in out
+    assert counts() == before and fit_ops.active_job() is None

@@ -203,6 +203,7 @@ def test_fit_job_surfaces_worker_errors():
     assert job.wait(30) == "failed"
     with pytest.raises(ValueError, match="zero size"):
         job.result()
+    assert job.traceback.startswith("Traceback") and "zero size" in job.traceback
     assert threading.active_count() >= 1
 
 

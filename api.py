@@ -51,7 +51,7 @@ def _whole(name, value):
     if (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or not float(value).is_integer()):
         raise ValueError(f"'{name}' must be a whole number, got {value!r}.")
-    return int(value)
+    return int(value)  # type: ignore[call-overload]  # typeshed's numbers.Real lacks __int__; int, float and numpy's have it
 
 
 def _level(value):

@@ -285,9 +285,8 @@ def _included_collections(layer_collection):
     return found
 
 
-def store_flow(obj, model_or_json):
-    """Save the fitted flow on the object as plain JSON (no pickle)."""
-    text = model_or_json if isinstance(model_or_json, str) else model_or_json.to_json()
+def store_flow(obj, text):
+    """Save a fitted flow on the object: its plain JSON (no pickle), core.storage.to_json."""
     obj[FLOW_KEY] = text
 
 
@@ -296,8 +295,9 @@ def load_flow(obj):
     text = obj.get(FLOW_KEY) if obj is not None else None
     if text is None:
         raise InputError(f"'{getattr(obj, 'name', '?')}' holds no fitted flow: fit it first.")
+    from ..core import storage  # torch: imported on first use, like core's lazy names
     try:
-        return core.FittedFlow.from_json(str(text))
+        return storage.from_json(str(text))
     except ValueError as exc:
         raise InputError(f"'{obj.name}': {exc}") from None
 

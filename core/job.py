@@ -5,7 +5,7 @@ import traceback
 
 import numpy as np
 
-from .fit import Cancelled
+from .training import Cancelled
 from .pipeline import output_mesh, run_fit
 
 
@@ -32,7 +32,7 @@ class FitJob:
         self.loss = float("nan")
         self.total = settings.iterations
         self.state = "idle"
-        self.error = None
+        self.error: Exception | None = None
         self.traceback = None        # the worker's formatted traceback when it failed
         self._result = None
         self._cancel = threading.Event()
@@ -92,5 +92,6 @@ class FitJob:
     def result(self):
         """The FitResult once state is "done"; raises the worker's error if it failed."""
         if self.state == "failed":
+            assert self.error is not None  # set together with the state
             raise self.error
         return self._result

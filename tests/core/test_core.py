@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neural_morph import core
-from neural_morph.core import field, losses, metrics, settings, solvers
+from neural_morph.core import field, losses, metrics, settings, solvers, storage
 
 ELLIPSOID_AXES = np.array([1.0, 0.6, 0.4])
 QUICK = dict(iterations=120, points=256, target_samples=20_000, width=64, depth=2,
@@ -164,24 +164,24 @@ def test_fit_refuses_bad_points_and_settings():
 
 def test_model_round_trips_through_plain_json(ellipsoid_fit):
     _, model = ellipsoid_fit
-    text = model.to_json()
+    text = storage.to_json(model)
     assert "pickle" not in text
-    again = core.FittedFlow.from_json(text)
+    again = storage.from_json(text)
     assert np.abs(again.surface(3)[0] - model.surface(3)[0]).max() < 1e-6
 
 
 def test_model_from_other_version_fails_with_both_versions(ellipsoid_fit):
-    data = ellipsoid_fit[1].to_dict()
+    data = storage.to_dict(ellipsoid_fit[1])
     data["format"] = 99
     data["written_by"] = "9.9.9"
     with pytest.raises(ValueError, match=f"Neural Morph 9.9.9 .*version 99.*Neural Morph {core.ADDON_VERSION}.*version {core.FORMAT_VERSION}"):
-        core.FittedFlow.from_dict(data)
+        storage.from_dict(data)
     data["format"] = core.FORMAT_VERSION
     data["weights"]["out.weight"] = "AAAA"
     with pytest.raises(ValueError, match="damaged"):
-        core.FittedFlow.from_dict(data)
+        storage.from_dict(data)
     with pytest.raises(ValueError, match="damaged"):
-        core.FittedFlow.from_json("{not json")
+        storage.from_json("{not json")
 
 
 def test_fit_job_reports_progress_and_cancels_quickly():

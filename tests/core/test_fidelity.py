@@ -101,7 +101,7 @@ def test_inverse_is_exact_on_the_output_surface(bumpy_fit):
 
 def test_stored_flow_is_compact_and_gives_back_the_same_mesh(bumpy_fit):
     model = bumpy_fit[1].model
-    text = model.to_json()
+    text = storage.to_json(model)
     assert len(text) < 1_000_000  # grids in float16 + zlib: about 0.8 MB at the defaults
     again = storage.from_json(text)
     assert np.array_equal(again.surface(3, normalized=True)[0], model.surface(3, normalized=True)[0])

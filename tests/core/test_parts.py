@@ -1,11 +1,9 @@
 """core/parts.py and a fit with one sphere per separate piece. Plain Python: no bpy."""
-import importlib
-
 import numpy as np
 import pytest
 
 from neural_morph import core
-from neural_morph.core import metrics, parts
+from neural_morph.core import metrics, parts, storage, training
 
 QUICK = dict(iterations=80, points=256, target_samples=20_000, warm_start=20, resolution=3)
 CENTRES = ((-2.5, 0.0, 0.0), (0.0, 0.0, 0.0), (2.5, 0.3, 0.0))
@@ -113,7 +111,7 @@ def test_separate_pieces_fit_one_sphere_each_and_beat_one_sphere(three_fit):
 
 def test_the_stored_flow_gives_back_the_parts_and_the_mesh(three_fit):
     *_, result = three_fit
-    back = core.FittedFlow.from_json(result.flow_json)
+    back = storage.from_json(result.flow_json)
     assert back.spheres.count == 3
     verts, faces, _, _ = core.output_mesh(back, result.level)
     assert np.array_equal(faces, result.faces)
@@ -129,12 +127,11 @@ def test_continuing_with_another_piece_count_is_refused(three_fit):
 
 
 def test_a_continued_fit_pairs_each_piece_with_its_own_sphere(three_fit):
-    fit = importlib.import_module("neural_morph.core.fit")  # the module, not core.fit
     verts, faces, pts, labels, result = three_fit
     model = result.model
     unit = model.to_normalized(pts)
     # the same pieces numbered the other way round: each still goes to its own sphere
-    paired = fit._continued_labels(model.spheres, unit, 2 - labels)
+    paired = training._continued_labels(model.spheres, unit, 2 - labels)
     for k in range(3):
         centre = unit[paired == k].mean(axis=0)
         assert np.linalg.norm(centre - model.spheres.centres[k]) < model.spheres.radii[k]

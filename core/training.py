@@ -111,6 +111,7 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
         if it < warm:
             x0, part = sampler.uniform(settings.points)
             x1 = integrate(field, x0, times, settings.method, None, settings.adjoint)[-1]
+            assert radial is not None  # made whenever there are warm iterations
             goal = torch.as_tensor(radial(x0.cpu().numpy(), part), dtype=torch.float32, device=device)
             centre, radius = spheres_t[0][part], spheres_t[1][part][:, None]
             loss = ((x1 - (centre + goal[:, None] * ((x0 - centre) / radius))) ** 2).sum(1).mean()

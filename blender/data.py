@@ -272,7 +272,9 @@ def output_collection(context, target):
         if coll.library is None and coll in included:
             return coll
     coll = context.collection
-    return coll if coll is not None and coll.library is None and coll in included else context.scene.collection
+    if coll is not None and coll.library is None and coll in included:
+        return coll
+    return context.scene.collection
 
 
 def _included_collections(layer_collection):

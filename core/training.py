@@ -271,7 +271,8 @@ class _SphereSampler:
         moved = integrate(field, verts, torch.tensor([0.0, 1.0], device=self.device), s.method,
                           s.train_steps)[-1].cpu().numpy().astype(np.float64)
         f = self.area_faces
-        area = np.linalg.norm(np.cross(moved[f[:, 1]] - moved[f[:, 0]], moved[f[:, 2]] - moved[f[:, 0]]), axis=1)
+        area = np.linalg.norm(np.cross(moved[f[:, 1]] - moved[f[:, 0]], moved[f[:, 2]] - moved[f[:, 0]]),
+                              axis=1)
         self.area_p = area / area.sum()
 
     def _stretched(self, n):
@@ -279,7 +280,8 @@ class _SphereSampler:
         f = self.area_faces[tri]
         r1, r2 = np.sqrt(self.rng.random(n)), self.rng.random(n)
         v = self.area_verts
-        x = (1 - r1)[:, None] * v[f[:, 0]] + (r1 * (1 - r2))[:, None] * v[f[:, 1]] + (r1 * r2)[:, None] * v[f[:, 2]]
+        x = ((1 - r1)[:, None] * v[f[:, 0]] + (r1 * (1 - r2))[:, None] * v[f[:, 1]]
+             + (r1 * r2)[:, None] * v[f[:, 2]])
         part = self.area_face_part[tri]
         x = self.spheres.project(x, part)
         return torch.as_tensor(x, dtype=torch.float32, device=self.device), part

@@ -121,8 +121,8 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
             self.report_error(exc)
             return {'CANCELLED'}
         if state == "failed" or obj is None:
-            return self._end(context, {'CANCELLED'}, ('ERROR', f"Neural Morph fit failed: {job.error} "
-                                                                "(its traceback is printed in the system console)"))
+            failed = f"Neural Morph fit failed: {job.error} (its traceback is printed in the system console)"
+            return self._end(context, {'CANCELLED'}, ('ERROR', failed))
         report_result(self, figures)
         return self._end(context, {'FINISHED'}, None)
 

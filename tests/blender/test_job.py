@@ -29,6 +29,7 @@ def wait_for(predicate, timeout=60.0):
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_job_progresses_and_writes_result(suzanne):
     before = counts()
     job = fit_ops.start_job(bpy.context, props())
@@ -87,6 +88,7 @@ def test_live_preview_appears_and_cancel_removes_it(suzanne):
     assert job.poll()[0] == "cancelled"
 
 
+@pytest.mark.slow
 def test_finished_job_replaces_preview_with_result(suzanne):
     before = counts()
     job = fit_ops.start_job(bpy.context, props(iterations=60))
@@ -114,6 +116,7 @@ def test_one_undo_removes_a_finished_fit(suzanne):
     assert "Suzanne Morph" not in bpy.data.objects and "Suzanne" in bpy.data.objects
 
 
+@pytest.mark.slow
 def test_same_seed_gives_same_vertices_through_the_operator(suzanne):
     bpy.ops.neural_morph.fit(iterations=15, points=64, resolution=2, seed=3)
     first = data.mesh_vertices(bpy.context.active_object.data)

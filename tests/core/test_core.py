@@ -139,12 +139,14 @@ def test_trajectory_ends_match_sphere_and_surface(ellipsoid_fit):
     assert np.abs(states[-1] - surface).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_result():
     points = ellipsoid_points(5_000)
     settings = core.FitSettings(**{**QUICK, "iterations": 15, "warm_start": 5})
     a = core.fit(points, settings).surface(2)[0]
     b = core.fit(points, settings).surface(2)[0]
-    c = core.fit(points, core.FitSettings(**{**QUICK, "iterations": 15, "warm_start": 5, "seed": 1})).surface(2)[0]
+    other = core.FitSettings(**{**QUICK, "iterations": 15, "warm_start": 5, "seed": 1})
+    c = core.fit(points, other).surface(2)[0]
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -174,7 +176,8 @@ def test_model_from_other_version_fails_with_both_versions(ellipsoid_fit):
     data = storage.to_dict(ellipsoid_fit[1])
     data["format"] = 99
     data["written_by"] = "9.9.9"
-    with pytest.raises(ValueError, match=f"Neural Morph 9.9.9 .*version 99.*Neural Morph {core.ADDON_VERSION}.*version {core.FORMAT_VERSION}"):
+    with pytest.raises(ValueError, match=f"Neural Morph 9.9.9 .*version 99.*Neural Morph "
+                                         f"{core.ADDON_VERSION}.*version {core.FORMAT_VERSION}"):
         storage.from_dict(data)
     data["format"] = core.FORMAT_VERSION
     data["weights"]["out.weight"] = "AAAA"
@@ -210,7 +213,8 @@ def test_fit_job_surfaces_worker_errors():
 def test_addon_version_matches_manifest():
     import pathlib
     import tomllib
-    manifest = tomllib.loads((pathlib.Path(core.__file__).parent.parent / "blender_manifest.toml").read_text())
+    root = pathlib.Path(core.__file__).parent.parent
+    manifest = tomllib.loads((root / "blender_manifest.toml").read_text())
     assert manifest["version"] == core.ADDON_VERSION
 
 

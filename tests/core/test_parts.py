@@ -40,6 +40,7 @@ def test_touching_or_crossing_pieces_are_one_piece():
     assert labels.max() == 0
 
 
+@pytest.mark.slow
 def test_a_lid_resting_close_on_its_pot_is_one_piece_but_letters_apart_are_not():
     # a gap of 2% of the small piece's size: wrapped together (a teapot's lid)
     pts, labels = labelled(*spheres_mesh(((0, 0, 0), (0, 0, 1.3 + 0.012)), (1.0, 0.3)))
@@ -95,6 +96,7 @@ def three_fit():
     return verts, faces, pts, labels, core.run_fit(pts, core.user_settings(**QUICK), labels=labels)
 
 
+@pytest.mark.slow
 def test_separate_pieces_fit_one_sphere_each_and_beat_one_sphere(three_fit):
     verts, faces, pts, labels, result = three_fit
     assert result.model.spheres.count == 3
@@ -109,6 +111,7 @@ def test_separate_pieces_fit_one_sphere_each_and_beat_one_sphere(three_fit):
     assert ours["fscore@0.01"] > 0.9 > single["fscore@0.01"]
 
 
+@pytest.mark.slow
 def test_the_stored_flow_gives_back_the_parts_and_the_mesh(three_fit):
     *_, result = three_fit
     back = storage.from_json(result.flow_json)
@@ -118,6 +121,7 @@ def test_the_stored_flow_gives_back_the_parts_and_the_mesh(three_fit):
     assert np.allclose(verts, result.verts)
 
 
+@pytest.mark.slow
 def test_continuing_with_another_piece_count_is_refused(three_fit):
     verts, faces, pts, labels, result = three_fit
     with pytest.raises(ValueError, match="now has 1 separate part"):
@@ -126,6 +130,7 @@ def test_continuing_with_another_piece_count_is_refused(three_fit):
         core.fit(pts, core.user_settings(**QUICK), labels=labels[:10])
 
 
+@pytest.mark.slow
 def test_a_continued_fit_pairs_each_piece_with_its_own_sphere(three_fit):
     verts, faces, pts, labels, result = three_fit
     model = result.model

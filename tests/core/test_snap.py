@@ -22,6 +22,7 @@ def fits():
         core.run_fit(pts, core.user_settings(**QUICK, snap=False))
 
 
+@pytest.mark.slow
 def test_the_snap_brings_the_output_onto_the_target(fits):
     verts, faces, pts, snapped, plain = fits
     assert plain.model.surface_samples is None and snapped.model.surface_samples is not None
@@ -47,6 +48,7 @@ def test_the_snap_moves_vertices_along_their_normals_only():
     assert np.array_equal(far, verts)
 
 
+@pytest.mark.slow
 def test_the_stored_flow_gives_back_the_snapped_mesh(fits):
     *_, snapped, _ = fits
     again = storage.from_json(snapped.flow_json)

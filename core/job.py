@@ -5,8 +5,8 @@ import traceback
 
 import numpy as np
 
-from .training import Cancelled
 from .pipeline import output_mesh, run_fit
+from .training import Cancelled
 
 
 class FitJob:

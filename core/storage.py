@@ -76,8 +76,8 @@ def from_dict(data) -> FittedFlow:
         spheres = (SphereSet.from_list(parts) if parts is not None
                    else SphereSet.unit(float(data.get("radius", 1.0))))
         flow = FittedFlow(field.eval(), matrix, settings,
-                   data.get("history", ()), data.get("iterations", 0),
-                   data.get("seconds", 0.0), spheres)
+                          data.get("history", ()), data.get("iterations", 0),
+                          data.get("seconds", 0.0), spheres)
         samples = data.get("surface_samples")
         flow.surface_samples = None if samples is None else snap.decode(samples)
         return flow

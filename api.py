@@ -51,7 +51,8 @@ def _whole(name, value):
     if (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or not float(value).is_integer()):
         raise ValueError(f"'{name}' must be a whole number, got {value!r}.")
-    return int(value)  # type: ignore[call-overload]  # typeshed's numbers.Real lacks __int__; int, float and numpy's have it
+    # typeshed's numbers.Real declares no __int__; int, float and numpy's numbers have one
+    return int(value)  # type: ignore[call-overload]
 
 
 def _level(value):

@@ -296,7 +296,8 @@ def fit_asset(asset, out_dir, settings, export):
         if export:
             export_morph(morph, partial[0], export)
         writing = files[-1]
-        bpy.context.scene[RUN_KEY] = json.dumps(  # type: ignore[index]  # the stubs make context.scene Optional
+        # the stubs make context.scene Optional
+        bpy.context.scene[RUN_KEY] = json.dumps(  # type: ignore[index]
             {"input": asset.spec, "object": asset.object_name, "sha256": asset.digest(),
              "export": export})
         save_blend(partial[-1])

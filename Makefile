@@ -6,7 +6,7 @@ READY := $(VENV)/.ready
 CHECK_READY := $(VENV)/.check-ready
 MODELS ?=
 
-.PHONY: venv demo test check test-core test-blender test-matrix bench strip extension check-install clean
+.PHONY: venv demo test test-quick check test-core test-blender test-matrix bench strip extension check-install clean
 
 venv: $(READY)
 
@@ -24,9 +24,11 @@ $(CHECK_READY): $(READY) requirements-check.txt
 demo: venv
 	$(PY) tools/docs/demo.py
 
-# mypy over the Blender side against the Blender 4.2 API stubs (mypy.ini)
+# mypy over core and the Blender side against the Blender 4.2 API stubs (mypy.ini), then
+# ruff (ruff.toml)
 check: $(CHECK_READY)
 	$(PY) -m mypy
+	$(PY) -m ruff check .
 
 # Blender versions: 4.5 LTS is the default .venv; `BLENDER=4.2` (or 5.0) uses its own
 # .venv-4.2, pinned by requirements-blender-4.2.txt and created on first use.
@@ -61,6 +63,13 @@ test-matrix:
 	if [ -n "$$failed" ]; then echo "test-matrix: failed on Blender$$failed"; exit 1; fi
 
 test: check test-core test-blender
+
+# the inner loop: mypy, then core and the bpy tests without those marked slow (fits with
+# many iterations, subprocesses, zip builds, extension installs; tests/pytest.ini)
+test-quick: $(CHECK_READY)
+	$(PY) -m mypy
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests/core
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests/blender
 
 bench: venv
 	$(PY) bench/bench.py --seed-quality $(MODELS)

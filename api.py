@@ -74,10 +74,7 @@ def _checked_settings(settings):
 def flow_of(obj):
     """The core.FittedFlow stored on a morph object."""
     from .blender import data
-    try:
-        return data.load_flow(_object(obj))
-    except data.InputError as exc:
-        raise ValueError(str(exc)) from None
+    return data.load_flow(_object(obj))  # its InputError is a ValueError
 
 
 def fit(target, **settings):

@@ -6,8 +6,9 @@
 Targets: Blender's Suzanne (and Suzanne moved, rotated and scaled), every .obj in
 ../shared/models (beside the checkout) when that folder exists, the .obj paths given on the
 command line (imported with Blender's own OBJ importer), and the generated shapes of
-bench/heldout.py (torus, two parts, open sheet, holes, thin legs, text, fingers, spikes). The add-on is built with blender_ext.py and installed into a throwaway user
-repository, then run through `bpy.ops.neural_morph.fit` exactly as a user gets it.
+bench/heldout.py (torus, two parts, open sheet, holes, thin legs, text, fingers, spikes).
+The add-on is built with blender_ext.py and installed into a throwaway user repository,
+then run through `bpy.ops.neural_morph.fit` exactly as a user gets it.
 Writes results.md, results.json, chamfer_vs_time.png and render_<target>.png to --out.
 """
 import argparse

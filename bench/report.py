@@ -152,7 +152,6 @@ def bar_table(results):
 
 
 def speed_table(results):
-    sp = results.get("speed", {})
     header = ["Target", "Points", "Width × depth", "RK4 steps", "MLP GFLOP/iteration",
               "s/iteration (median)", "Achieved GFLOP/s", "Fraction of matmul peak"]
     rows = []

@@ -533,7 +533,8 @@ def run_batch(args):
             print(f"Neural Morph: {tag}: interrupted; stopping the batch.", flush=True)
             return 130
         except Exception as exc:  # one bad asset must not stop the batch
-            message = str(exc) if isinstance(exc, AssetError) else f"{asset.spec}: {type(exc).__name__}: {exc}"
+            message = (str(exc) if isinstance(exc, AssetError)
+                       else f"{asset.spec}: {type(exc).__name__}: {exc}")
             entry.update(status="failed", message=message)
             print(f"Neural Morph: {tag}: FAILED: {message}", flush=True)
         entries.append(entry)

@@ -26,8 +26,11 @@ SOURCES_KEY = "_neural_morph_sources"  # JSON list of their names at the fit (me
 WRITTEN_KEY = "_neural_morph_written"  # fingerprint of the mesh and shape keys Neural Morph wrote
 
 
-class InputError(Exception):
-    """Bad user input: the message is shown to the user as is."""
+class InputError(ValueError):
+    """Bad user input: the message is shown to the user as is.
+
+    A ValueError, like core's own sentences, so a core ValueError passes through the glue
+    unchanged and one `except ValueError` catches both."""
 
 
 def resolve_target(context, name):
@@ -269,7 +272,9 @@ def output_collection(context, target):
         if coll.library is None and coll in included:
             return coll
     coll = context.collection
-    return coll if coll is not None and coll.library is None and coll in included else context.scene.collection
+    if coll is not None and coll.library is None and coll in included:
+        return coll
+    return context.scene.collection
 
 
 def _included_collections(layer_collection):
@@ -282,9 +287,8 @@ def _included_collections(layer_collection):
     return found
 
 
-def store_flow(obj, model_or_json):
-    """Save the fitted flow on the object as plain JSON (no pickle)."""
-    text = model_or_json if isinstance(model_or_json, str) else model_or_json.to_json()
+def store_flow(obj, text):
+    """Save a fitted flow on the object: its plain JSON (no pickle), core.storage.to_json."""
     obj[FLOW_KEY] = text
 
 
@@ -293,8 +297,9 @@ def load_flow(obj):
     text = obj.get(FLOW_KEY) if obj is not None else None
     if text is None:
         raise InputError(f"'{getattr(obj, 'name', '?')}' holds no fitted flow: fit it first.")
+    from ..core import storage  # torch: imported on first use, like core's lazy names
     try:
-        return core.FittedFlow.from_json(str(text))
+        return storage.from_json(str(text))
     except ValueError as exc:
         raise InputError(f"'{obj.name}': {exc}") from None
 
@@ -399,10 +404,7 @@ def prepare_fit(context, props):
     their union; the active one names the result.
     """
     deps.require()
-    try:
-        settings = fit_settings(props, prefs.preferred_device(context))
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    settings = fit_settings(props, prefs.preferred_device(context))
     target = resolve_target(context, props.target)
     init = morph = None
     targets = [target]

@@ -34,8 +34,12 @@ def message():
     return f"Neural Morph needs {', '.join(absent)}. {INSTALL_HINT}" if absent else None
 
 
+class MissingDependency(RuntimeError):
+    """A required package is not importable; the message says how to install it."""
+
+
 def require():
-    """Raise RuntimeError with install instructions when a dependency is missing."""
+    """Raise MissingDependency with install instructions when a dependency is missing."""
     text = message()
     if text:
-        raise RuntimeError(text)
+        raise MissingDependency(text)

@@ -68,10 +68,14 @@ def remove_preview():
 
 
 def finish_job(context, job):
-    """Write the finished job's result; returns (object, figures). Main thread only."""
+    """Write the finished job's result; returns (object, figures), or (None, None) when it
+    did not finish (a failed job's traceback is printed to the console). Main thread only."""
     _state["job"] = None
     remove_preview()
     request = _state["request"]
+    if job.state == "failed" and job.traceback:
+        print(f"Neural Morph: the fit of '{request.target_name}' failed:\n{job.traceback}",
+              end="", flush=True)
     if job.state != "done":
         return None, None
     target = bpy.data.objects.get(request.target_name)

@@ -8,15 +8,13 @@ This is the whole public surface, what the operators, the API and the Blender gl
 Tests and tools import submodules (core.losses, core.metrics, ...) for anything else.
 """
 import importlib
-import sys
-import types
 
 from .icosphere import icosphere, icosphere_counts, sphere_uvs
 from .settings import SOLVERS, FitSettings, user_settings
 
 # name -> submodule that defines it, imported on first attribute access
 _LAZY = {
-    "fit": "fit", "Cancelled": "fit",
+    "fit": "training", "Cancelled": "training",
     "run_fit": "pipeline", "FitResult": "pipeline", "output_mesh": "pipeline",
     "FittedFlow": "fitted_flow",
     "ADDON_VERSION": "storage", "FORMAT_VERSION": "storage",
@@ -45,15 +43,3 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(__all__)
-
-
-class _Core(types.ModuleType):
-    def __setattr__(self, name, value):
-        # Importing the submodule core/fit.py sets `core.fit` to that module; the public
-        # name `core.fit` is the function, so keep the function.
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Core

@@ -18,7 +18,8 @@ from .pipeline import output_mesh, path_mesh
 from .solvers import integrate
 
 PATHS = ("DIRECT", "THROUGH_SPHERE")
-EXACT_FRAME = 0.01  # Blender's F-curves give a keyframe's own value this close to it (BEZT_BINARYSEARCH_THRESH)
+# Blender's F-curves give a keyframe's own value this close to it (BEZT_BINARYSEARCH_THRESH)
+EXACT_FRAME = 0.01
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import torch
 
 from scipy.spatial import cKDTree
 
-from . import snap, storage
+from . import snap
 from .parts import SphereSet
 from .solvers import integrate
 
@@ -15,6 +15,9 @@ _CHUNK = 65_536
 
 class FittedFlow:
     """A fitted flow φ: unit sphere -> target surface, in normalised space.
+
+    Saved and loaded as plain JSON by storage.py (`storage.to_json(flow)`,
+    `storage.from_json(text)`).
 
     `matrix` (4, 4) maps normalised points u to target space as M[:3, :3] @ u + M[:3, 3]
     (core/normalize.py). Every method takes and returns float arrays; `normalized=True`
@@ -166,19 +169,3 @@ class FittedFlow:
     def copy(self):
         """An independent deep copy (weights included)."""
         return copy.deepcopy(self)
-
-    # -- plain-data persistence (no pickle; see storage.py) -----------------------------------
-    def to_dict(self):
-        return storage.to_dict(self)
-
-    def to_json(self):
-        return storage.to_json(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        """Rebuild from `to_dict` output; ValueError with a sentence when it cannot."""
-        return storage.from_dict(data, cls)
-
-    @classmethod
-    def from_json(cls, text):
-        return storage.from_json(text, cls)

@@ -88,7 +88,8 @@ def _segment_hits_triangle(p0, p1, tri, eps=1e-12):
     e2 = tri[:, 2] - tri[:, 0]
     h = np.cross(d, e2)
     a = np.einsum("ij,ij->i", e1, h)
-    ok = np.abs(a) > eps * (np.linalg.norm(d, axis=1) * np.linalg.norm(e1, axis=1) * np.linalg.norm(e2, axis=1) + 1e-300)
+    scale = np.linalg.norm(d, axis=1) * np.linalg.norm(e1, axis=1) * np.linalg.norm(e2, axis=1)
+    ok = np.abs(a) > eps * (scale + 1e-300)
     inv = np.where(ok, 1.0 / np.where(ok, a, 1.0), 0.0)
     s = p0 - tri[:, 0]
     u = inv * np.einsum("ij,ij->i", s, h)

@@ -1,11 +1,12 @@
 """A fit running on a worker thread: start, poll, cancel, result."""
 import threading
+import time
+import traceback
 
 import numpy as np
-import time
 
-from .fit import Cancelled
 from .pipeline import output_mesh, run_fit
+from .training import Cancelled
 
 
 class FitJob:
@@ -31,7 +32,8 @@ class FitJob:
         self.loss = float("nan")
         self.total = settings.iterations
         self.state = "idle"
-        self.error = None
+        self.error: Exception | None = None
+        self.traceback = None        # the worker's formatted traceback when it failed
         self._result = None
         self._cancel = threading.Event()
         self._thread = None
@@ -64,8 +66,9 @@ class FitJob:
             self.state = "done"
         except Cancelled:
             self.state = "cancelled"
-        except Exception as exc:  # reported to the user by the caller
+        except Exception as exc:  # reported to the user by the caller, traceback included
             self.error = exc
+            self.traceback = traceback.format_exc()
             self.state = "failed"
 
     def poll(self):
@@ -89,5 +92,6 @@ class FitJob:
     def result(self):
         """The FitResult once state is "done"; raises the worker's error if it failed."""
         if self.state == "failed":
+            assert self.error is not None  # set together with the state
             raise self.error
         return self._result

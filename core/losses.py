@@ -21,16 +21,16 @@ class Batch:
     tree: object                    # cKDTree of `target`
     sample: torch.Tensor            # (B, 3) fresh target samples for the target→model term
     squared: bool = False           # Chamfer on squared instead of Euclidean distances
-    shape_faces: torch.Tensor = None  # (F, 3) faces of the icosphere at the end of `points`
+    shape_faces: torch.Tensor | None = None  # (F, 3) faces of the icosphere at the end of `points`
     shape_count: int = 0            # how many of the last `points` are that icosphere
-    energy: torch.Tensor = None     # mean kinetic energy ∫ |f|² dt of the flowed points
+    energy: torch.Tensor | None = None  # mean kinetic energy ∫ |f|² dt of the flowed points
     field: object = None            # the velocity field being trained (for the Jacobian term)
-    probe: torch.Tensor = None      # (P, 3) points along the paths at time `probe_time`
+    probe: torch.Tensor | None = None  # (P, 3) points along the paths at time `probe_time`
     probe_time: float = 0.0
-    probe_dirs: torch.Tensor = None  # (P, 3) unit directions to differentiate along
+    probe_dirs: torch.Tensor | None = None  # (P, 3) unit directions to differentiate along
     lipschitz: float = 1.0          # stretch rate the Jacobian term tolerates
-    tags: np.ndarray = None         # (N,) part of each point (several spheres); `tree` is then
-    sample_tags: np.ndarray = None  # built on `tagged(target, labels)`; (B,) part of each sample
+    tags: np.ndarray | None = None  # (N,) part of each point (several spheres); `tree` is then
+    sample_tags: np.ndarray | None = None  # built on `tagged(target, labels)`; (B,) part of each sample
 
 
 TAG_GAP = 16.0  # parts lie this far apart in the 4th coordinate: never nearest to each other

@@ -135,7 +135,7 @@ class SphereSet:
 
     @classmethod
     def unit(cls, radius=1.0):
-        return cls(np.zeros((1, 3)), [radius], [1.0])
+        return cls(np.zeros((1, 3)), np.array([radius], dtype=np.float64), np.ones(1))
 
     @property
     def count(self):

@@ -4,16 +4,18 @@ import dataclasses
 
 import numpy as np
 
-from .fit import fit
+from . import storage
+from .fitted_flow import FittedFlow
 from .intersect import self_intersecting_faces
 from .metrics import mesh_chamfer
+from .training import fit
 from .untangle import untangle
 
 
 @dataclasses.dataclass
 class FitResult:
     """A fitted flow and its output mesh, in normalised space (the unit ball)."""
-    model: object              # FittedFlow
+    model: FittedFlow
     verts: np.ndarray          # (V, 3) float64, normalised space
     faces: np.ndarray          # (F, 3) int64
     level: int                 # icosphere level actually used
@@ -68,4 +70,4 @@ def run_fit(target_points, settings, progress=None, cancel=None, init=None, snap
     verts, faces, level, bad = output_mesh(model, settings.resolution, find, report=given_up)
     unit = model.to_normalized(np.asarray(target_points)[:50_000])
     chamfer = mesh_chamfer(verts, faces, unit, seed=settings.seed)
-    return FitResult(model, verts, faces, level, bad, chamfer, model.to_json(), **given_up)
+    return FitResult(model, verts, faces, level, bad, chamfer, storage.to_json(model), **given_up)

@@ -117,7 +117,8 @@ class FitSettings:
              f"Grid channels must be between 1 and {MAX_CHANNELS}."),
             (0 < self.grid_lr_scale <= 100, "The grids' learning-rate scale must be in (0, 100]."),
             (self.jacobian_weight >= 0 and self.lipschitz > 0 and self.jacobian_points >= 1,
-             "The Jacobian term needs a weight of at least 0, a positive Lipschitz bound and at least one probe point."),
+             "The Jacobian term needs a weight of at least 0, a positive Lipschitz bound and at "
+             "least one probe point."),
             (isinstance(self.seed, numbers.Integral) and 0 <= self.seed <= MAX_SEED,
              f"Seed must be a whole number between 0 and {MAX_SEED:,}."),
             (self.normalization in NORMALIZATIONS,

@@ -1,4 +1,7 @@
-"""Plain-JSON persistence of a FittedFlow (no pickle: opening a .blend runs no code)."""
+"""Plain-JSON persistence of a FittedFlow (no pickle: opening a .blend runs no code).
+
+The one persistence API: `to_json(flow)` / `from_json(text)`, and `to_dict` / `from_dict`
+for the plain data in between. FittedFlow itself knows nothing of storage."""
 import base64
 import dataclasses
 import json
@@ -9,6 +12,7 @@ import torch
 
 from . import snap
 from .field import VelocityField
+from .fitted_flow import FittedFlow
 from .parts import SphereSet
 from .settings import FitSettings
 
@@ -18,7 +22,7 @@ KIND = "neural_morph.sphere_flow"
 HALF = "grids."  # weights stored in float16: the feature grids (most of the size)
 
 
-def to_dict(flow):
+def to_dict(flow: FittedFlow) -> dict:
     """Plain data: JSON-safe header plus weights as base64 zlib-compressed little-endian
     arrays (float16 for the feature grids, float32 for the rest; see `round_to_stored`)."""
     weights = {k: _encode(v, k.startswith(HALF)) for k, v in flow.field.state_dict().items()}
@@ -39,14 +43,13 @@ def to_dict(flow):
     }
 
 
-def to_json(flow):
+def to_json(flow: FittedFlow) -> str:
+    """The flow as compact JSON text (what a morph object stores)."""
     return json.dumps(to_dict(flow), separators=(",", ":"))
 
 
-def from_dict(data, cls=None):
+def from_dict(data) -> FittedFlow:
     """Rebuild a FittedFlow from `to_dict` output; ValueError with a sentence when it cannot."""
-    if cls is None:
-        from .fitted_flow import FittedFlow as cls
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise ValueError("The stored data is not a Neural Morph flow.")
     version = data.get("format")
@@ -72,9 +75,9 @@ def from_dict(data, cls=None):
         parts = data.get("parts")
         spheres = (SphereSet.from_list(parts) if parts is not None
                    else SphereSet.unit(float(data.get("radius", 1.0))))
-        flow = cls(field.eval(), matrix, settings,
-                   data.get("history", ()), data.get("iterations", 0),
-                   data.get("seconds", 0.0), spheres)
+        flow = FittedFlow(field.eval(), matrix, settings,
+                          data.get("history", ()), data.get("iterations", 0),
+                          data.get("seconds", 0.0), spheres)
         samples = data.get("surface_samples")
         flow.surface_samples = None if samples is None else snap.decode(samples)
         return flow
@@ -82,12 +85,13 @@ def from_dict(data, cls=None):
         raise ValueError(f"The stored flow is damaged and cannot be read ({exc}).") from None
 
 
-def from_json(text, cls=None):
+def from_json(text) -> FittedFlow:
+    """The FittedFlow in `to_json` text; ValueError with a sentence when it cannot."""
     try:
         data = json.loads(text)
     except (TypeError, ValueError):
         raise ValueError("The stored flow is damaged and cannot be read (invalid JSON).") from None
-    return from_dict(data, cls)
+    return from_dict(data)
 
 
 @torch.no_grad()

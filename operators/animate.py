@@ -30,10 +30,7 @@ def animate(obj, model, keys, frame_start, frame_end, ease, reverse, replace=Tru
     Morph last wrote the mesh are refused unless `replace`."""
     if frame_end <= frame_start:
         raise data.InputError("End Frame must come after Start Frame.")
-    try:
-        core.settings.check_keys(keys)
-    except ValueError as exc:
-        raise data.InputError(str(exc)) from None
+    core.settings.check_keys(keys)
     check_writable(obj)
     level = data.output_level(obj, model)
     if not replace and data.edited_by_hand(obj):

@@ -3,11 +3,20 @@
 A new operator: subclass `NeuralMorphOperator` and `bpy.types.Operator`, put its work in
 `run(context)` (raise blender.data.InputError with a sentence for bad input), add the
 class to its module's `classes` and that module to operators/__init__.py.
+
+Errors: the project's own (EXPECTED) are bad input or a missing package, and their
+sentence is the report. Anything else is a bug: its traceback goes to the console and the
+report says so; the operator is cancelled either way.
 """
+import traceback
 from typing import TYPE_CHECKING
 
 from ..blender import deps
 from ..blender.data import InputError, select_only  # noqa: F401  (select_only: for the operators)
+
+# blender.data.InputError (a ValueError), core's ValueError with a sentence, and
+# deps.MissingDependency: what the user can act on from the message alone
+EXPECTED = (ValueError, deps.MissingDependency)
 
 if TYPE_CHECKING:  # the mixin relies on Operator's report() and poll_message_set()
     from bpy.types import Operator as _Operator
@@ -38,12 +47,22 @@ class NeuralMorphOperator(_Operator):
         raise NotImplementedError
 
     def guarded(self, function, *args):
-        """Call function(*args); bad input becomes an error report and {'CANCELLED'}."""
+        """Call function(*args); an error becomes a report (`report_error`) and {'CANCELLED'}."""
         try:
             return function(*args)
-        except (InputError, ValueError, RuntimeError) as exc:
-            self.report({'ERROR'}, str(exc))
+        except Exception as exc:
+            self.report_error(exc)
             return {'CANCELLED'}
+
+    def report_error(self, exc):
+        """Report an error: an EXPECTED one by its sentence; anything else, a bug, with its
+        traceback printed to the console (Blender's system console, or the terminal)."""
+        if isinstance(exc, EXPECTED):
+            self.report({'ERROR'}, str(exc))
+            return
+        traceback.print_exception(exc)
+        self.report({'ERROR'}, f"Neural Morph failed unexpectedly ({type(exc).__name__}: {exc}); "
+                    "its traceback is printed in the system console: please report it.")
 
     def check_frames(self):
         if self.frame_end <= self.frame_start:

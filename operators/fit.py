@@ -128,9 +128,12 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
         try:
             obj, figures = jobs.finish_job(context, job)
         except Exception as exc:
-            return self._end(context, {'CANCELLED'}, ('ERROR', str(exc)))
+            self._end(context, {'CANCELLED'}, None)
+            self.report_error(exc)
+            return {'CANCELLED'}
         if state == "failed" or obj is None:
-            return self._end(context, {'CANCELLED'}, ('ERROR', f"Neural Morph fit failed: {job.error}"))
+            failed = f"Neural Morph fit failed: {job.error} (its traceback is printed in the system console)"
+            return self._end(context, {'CANCELLED'}, ('ERROR', failed))
         report_result(self, figures)
         return self._end(context, {'FINISHED'}, None)
 

@@ -43,10 +43,7 @@ class NEURALMORPH_OT_morph_between(NeuralMorphOperator, bpy.types.Operator):
         obj_a, model_a = data.morph_object(context, self.source)
         obj_b, model_b = data.morph_object(context, self.target)
         self.check_frames()
-        try:
-            core.settings.check_keys(self.keys)
-        except ValueError as exc:
-            raise data.InputError(str(exc)) from None
+        core.settings.check_keys(self.keys)
         for obj, model in ((obj_a, model_a), (obj_b, model_b)):
             if model.spheres.count > 1:
                 raise data.InputError(

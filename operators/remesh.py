@@ -83,9 +83,11 @@ class NEURALMORPH_OT_remesh(NeuralMorphOperator, bpy.types.Operator):
             rebuilt = animate(obj, model, **animation) if animation else None
         note = REMOVED_NOTE if removed else ""
         if bad:
-            self.report({'WARNING'}, f"Remeshed '{obj.name}' at level {level}: {bad} self-intersecting faces.{note}")
+            self.report({'WARNING'},
+                        f"Remeshed '{obj.name}' at level {level}: {bad} self-intersecting faces.{note}")
         else:
-            self.report({'INFO'}, f"Remeshed '{obj.name}' at level {level} ({len(obj.data.vertices)} vertices), clean.{note}")
+            self.report({'INFO'}, f"Remeshed '{obj.name}' at level {level} "
+                                  f"({len(obj.data.vertices)} vertices), clean.{note}")
         if rebuilt is not None:  # the rebuilt keys are checked on every frame, like Animate's
             self.report_check(f"Rebuilt the animation of '{obj.name}'", rebuilt)
         return {'FINISHED'}

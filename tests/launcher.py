@@ -15,9 +15,9 @@ import tempfile
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="neural_morph_user_"))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools" / "build"))
 
-import bpy  # noqa: E402
+import bpy
 
-import extension  # noqa: E402
+import extension
 
 
 def main(blend, script, zip_path):

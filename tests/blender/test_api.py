@@ -8,6 +8,7 @@ from neural_morph import core
 from conftest import counts
 
 
+@pytest.mark.slow
 def test_api_alias_fits_meshes_and_inverts(scene):
     import neural_morph_api as nm
     bpy.ops.mesh.primitive_monkey_add(location=(2, 0, 0))

@@ -1,6 +1,4 @@
 """The add-on inside the real Blender: fit operator, bad input, registration."""
-import math
-
 import bpy
 import numpy as np
 import pytest
@@ -56,6 +54,7 @@ def test_fit_on_suzanne_creates_one_clean_morph(suzanne):
     assert suzanne.users_collection[0] == morph.users_collection[0]
 
 
+@pytest.mark.slow
 def test_fit_respects_world_transform_and_modifiers(scene):
     bpy.ops.mesh.primitive_cube_add(location=(5, -3, 2), rotation=(0.3, 0.5, 0.1))
     cube = bpy.context.active_object
@@ -127,6 +126,25 @@ def test_bad_input_raises_and_creates_nothing(scene, case):
     assert counts() == before
 
 
+def test_unexpected_error_is_reported_with_its_traceback(suzanne, monkeypatch, capfd):
+    def broken(*_args):
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(data, "prepare_fit", broken)
+    before = counts()
+    with pytest.raises(RuntimeError, match=r"failed unexpectedly \(ZeroDivisionError: a bug\).*traceback"):
+        bpy.ops.neural_morph.fit(**SMALL)
+    err = capfd.readouterr().err
+    assert "Traceback (most recent call last)" in err and "in broken" in err
+    assert counts() == before
+
+
+def test_bad_input_prints_no_traceback(scene, capfd):
+    bpy.ops.object.camera_add()
+    with pytest.raises(RuntimeError, match="not a mesh"):
+        bpy.ops.neural_morph.fit(**SMALL)
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_operator_defaults_match_core_settings():
     from neural_morph.blender.props import fit_properties
     defaults = core.FitSettings()
@@ -148,6 +166,7 @@ def world_bounds(obj):
     return world.min(0), world.max(0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [1e-4, 1e5])
 def test_fit_works_at_tiny_and_huge_scales(scene, size):
     bpy.ops.mesh.primitive_monkey_add(size=size, location=(size, 0, 0))
@@ -162,6 +181,7 @@ def test_fit_works_at_tiny_and_huge_scales(scene, size):
     assert morph["neural_morph_chamfer"] < 3e-2  # normalised space: the same at every scale
 
 
+@pytest.mark.slow
 def test_negative_scale_and_parent_are_respected(scene):
     bpy.ops.object.empty_add(location=(3, 0, 0))
     parent = bpy.context.active_object
@@ -188,6 +208,7 @@ def test_negative_scale_and_parent_are_respected(scene):
     assert morph["neural_morph_self_intersections"] == 0
 
 
+@pytest.mark.slow
 def test_curve_with_bevel_is_fitted_through_its_mesh(scene):
     bpy.ops.curve.primitive_bezier_circle_add()
     curve = bpy.context.active_object
@@ -196,6 +217,7 @@ def test_curve_with_bevel_is_fitted_through_its_mesh(scene):
     assert bpy.context.active_object.name == f"{curve.name} Morph"
 
 
+@pytest.mark.slow
 def test_several_selected_meshes_fit_their_union(scene):
     bpy.ops.mesh.primitive_cube_add(location=(-2, 0, 0))
     bpy.ops.mesh.primitive_cube_add(location=(2, 0, 0))
@@ -211,6 +233,7 @@ def test_several_selected_meshes_fit_their_union(scene):
     assert lo[0] < -2.0 and hi[0] > 2.0  # spans both cubes
 
 
+@pytest.mark.slow
 def test_linked_library_target_puts_result_in_editable_collection(scene, tmp_path):
     lib_path = str(tmp_path / "lib.blend")
     coll = bpy.data.collections.new("Props")
@@ -233,6 +256,7 @@ def test_linked_library_target_puts_result_in_editable_collection(scene, tmp_pat
     assert morph.users_collection[0] == bpy.context.scene.collection
 
 
+@pytest.mark.slow
 def test_million_triangle_target_fits_with_tiny_settings(scene):
     verts, faces = core.icosphere(8)  # 1,310,720 triangles
     mesh = data.write_mesh("Dense", verts * [1.0, 0.7, 0.5], faces)
@@ -244,6 +268,7 @@ def test_million_triangle_target_fits_with_tiny_settings(scene):
     assert bpy.context.active_object.name == "Dense Morph"
 
 
+@pytest.mark.slow
 def test_normalization_setting_reaches_the_fit_and_the_object_matrix(scene):
     """Affine scales each principal axis apart (the matrix's columns differ in length);
     Similarity keeps one scale. Both through the operator, as the panel's menu sets them."""

@@ -8,7 +8,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import textwrap
 
 import bpy
 import pytest
@@ -79,6 +78,7 @@ def test_help_lists_every_option_with_the_operators_default(capsys):
     assert run("frobnicate") == 2
 
 
+@pytest.mark.slow
 def test_batch_fits_exports_reports_and_skips_bad_input(assets, tmp_path, capsys):
     out = tmp_path / "out"
     missing = tmp_path / "missing.obj"
@@ -150,7 +150,8 @@ def test_preset_and_explicit_options(assets, tmp_path):
     settings = cli.settings_of(args)
     draft = presets.preset("Draft")
     assert {k: settings[k] for k in draft} == draft and settings["seed"] == 3
-    args = cli.build_parser().parse_args(["fit", "x.obj", "-o", "o", "--preset", "Draft", "--iterations", "7"])
+    args = cli.build_parser().parse_args(["fit", "x.obj", "-o", "o", "--preset", "Draft",
+                                          "--iterations", "7"])
     assert cli.settings_of(args)["iterations"] == 7
 
 
@@ -195,6 +196,7 @@ probe()
 """
 
 
+@pytest.mark.slow
 def test_register_adds_the_command_and_unregister_removes_it(tmp_path):
     script = tmp_path / "registration.py"
     script.write_text(REGISTRATION.format(tests=str(ROOT / "tests" / "blender")))
@@ -286,6 +288,7 @@ def _stored_settings(blend):
     return json.loads(morph[FLOW_KEY])["settings"]
 
 
+@pytest.mark.slow
 def test_a_rerun_skips_only_the_same_fit_and_the_report_keeps_earlier_assets(assets, tmp_path, capsys):
     out = tmp_path / "out"
     rock = tmp_path / "rock.obj"
@@ -331,6 +334,7 @@ def test_spec_split_and_safe_names():
     assert len(cli.safe_name("é" * 300).encode()) <= cli.MAX_NAME_BYTES
 
 
+@pytest.mark.slow
 def test_odd_object_names_and_leftovers(tmp_path, capsys):
     long_name = "L" * 63
     bpy.ops.wm.read_homefile(use_empty=True)
@@ -382,6 +386,7 @@ print("RETURNED", flush=True)  # Blender would now exit the usual way, and hang 
 """
 
 
+@pytest.mark.slow
 def test_the_command_ends_its_process_after_a_gltf_export(tmp_path):
     script, out = tmp_path / "command.py", tmp_path / "out"
     script.write_text(COMMAND_SCRIPT.format(tests=str(ROOT / "tests" / "blender"),

@@ -1,5 +1,4 @@
 """Packaging and the headless path, each in a fresh Blender process."""
-import pathlib
 import subprocess
 import sys
 import textwrap
@@ -10,7 +9,9 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools" / "build"))
-import extension  # noqa: E402
+import extension
+
+pytestmark = pytest.mark.slow  # every test here builds a zip or starts a fresh Blender
 
 
 def run_python(code, *args, timeout=600):
@@ -63,8 +64,9 @@ def test_unregister_leaves_nothing_behind():
         print("REGISTERED", all(c.is_registered for c in classes), hasattr(bpy.types.Scene, "neural_morph"),
               hasattr(bpy.types, "VIEW3D_PT_neural_morph"))
         mod.unregister()
-        print("LEFT", [c.__name__ for c in classes if c.is_registered], hasattr(bpy.types.Scene, "neural_morph"),
-              hasattr(bpy.types, "VIEW3D_PT_neural_morph"), "fit" in dir(bpy.ops.neural_morph))
+        print("LEFT", [c.__name__ for c in classes if c.is_registered],
+              hasattr(bpy.types.Scene, "neural_morph"), hasattr(bpy.types, "VIEW3D_PT_neural_morph"),
+              "fit" in dir(bpy.ops.neural_morph))
     """)
     assert "REGISTERED True True True" in out
     assert "LEFT [] False False False" in out

@@ -29,6 +29,7 @@ def wait_for(predicate, timeout=60.0):
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_job_progresses_and_writes_result(suzanne):
     before = counts()
     job = fit_ops.start_job(bpy.context, props())
@@ -87,6 +88,7 @@ def test_live_preview_appears_and_cancel_removes_it(suzanne):
     assert job.poll()[0] == "cancelled"
 
 
+@pytest.mark.slow
 def test_finished_job_replaces_preview_with_result(suzanne):
     before = counts()
     job = fit_ops.start_job(bpy.context, props(iterations=60))
@@ -114,8 +116,26 @@ def test_one_undo_removes_a_finished_fit(suzanne):
     assert "Suzanne Morph" not in bpy.data.objects and "Suzanne" in bpy.data.objects
 
 
+@pytest.mark.slow
 def test_same_seed_gives_same_vertices_through_the_operator(suzanne):
     bpy.ops.neural_morph.fit(iterations=15, points=64, resolution=2, seed=3)
     first = data.mesh_vertices(bpy.context.active_object.data)
     bpy.ops.neural_morph.fit(target="Suzanne", iterations=15, points=64, resolution=2, seed=3)
     assert np.array_equal(first, data.mesh_vertices(bpy.context.active_object.data))
+
+
+def test_failed_job_prints_its_traceback_and_creates_nothing(suzanne, monkeypatch, capfd):
+    from neural_morph.core import job as job_module
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("worker bug")
+    monkeypatch.setattr(job_module, "run_fit", broken)
+    before = counts()
+    job = fit_ops.start_job(bpy.context, props())
+    wait_for(lambda: job.poll()[0] != "running")
+    assert job.state == "failed"
+    assert fit_ops.finish_job(bpy.context, job) == (None, None)
+    out = capfd.readouterr().out
+    assert "the fit of 'Suzanne' failed" in out
+    assert "Traceback (most recent call last)" in out and "ZeroDivisionError: worker bug" in out
+    assert counts() == before and fit_ops.active_job() is None

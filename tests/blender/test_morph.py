@@ -101,6 +101,7 @@ def crossing_frames(obj, first, last):
     return bad
 
 
+@pytest.mark.slow
 def test_animate_is_clean_on_every_frame(scene):
     morph = ring()
     for keys, reverse in ((2, False), (2, True)):
@@ -115,6 +116,7 @@ def test_animate_is_clean_on_every_frame(scene):
         assert morph["neural_morph_animation_self_intersections"] == 0
 
 
+@pytest.mark.slow
 def test_morph_between_is_clean_on_every_frame(scene):
     ring()
     fitted(lambda: bpy.ops.mesh.primitive_monkey_add(location=(3, 0, 0)), "Monkey", **THIN)
@@ -127,6 +129,7 @@ def test_morph_between_is_clean_on_every_frame(scene):
         assert obj["neural_morph_animation_self_intersections"] == 0
 
 
+@pytest.mark.slow
 def test_remesh_rebuilds_an_animation_clean_on_every_frame(scene):
     morph = ring(resolution=2)
     bpy.ops.neural_morph.animate(keys=2, frame_start=1, frame_end=60)
@@ -149,6 +152,7 @@ def test_animate_again_replaces_and_reverse_plays_backwards(morph):
     assert np.abs(evaluated_vertices(morph, 20) - sphere).max() < 1e-5
 
 
+@pytest.mark.slow
 def test_morph_between_starts_at_a_and_ends_at_b(scene):
     a = fitted(lambda: bpy.ops.mesh.primitive_monkey_add(location=(0, 0, 0)), "A")
     b = fitted(lambda: bpy.ops.mesh.primitive_cube_add(location=(4, 1, 0), size=3), "B")
@@ -246,6 +250,7 @@ def test_damaged_or_old_flow_gives_clear_error_and_keeps_data(morph):
         assert np.array_equal(data.mesh_vertices(morph.data), verts)
 
 
+@pytest.mark.slow
 def test_continue_fit_updates_the_same_object(morph):
     before = counts()
     chamfer = morph["neural_morph_chamfer"]

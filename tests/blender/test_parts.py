@@ -37,6 +37,7 @@ def fscore(obj, target):
                                         thresholds=(0.01,))["fscore@0.01"]
 
 
+@pytest.mark.slow
 def test_separate_pieces_get_a_sphere_each_and_stay_apart(scene):
     balls = three_balls()
     assert bpy.ops.neural_morph.fit(target="Balls", **SMALL) == {'FINISHED'}
@@ -65,6 +66,7 @@ def test_separate_pieces_get_a_sphere_each_and_stay_apart(scene):
     assert len(morph.data.shape_keys.key_blocks) == 4
 
 
+@pytest.mark.slow
 def test_continue_fit_keeps_the_spheres(scene):
     three_balls()
     bpy.ops.neural_morph.fit(target="Balls", **SMALL)
@@ -75,6 +77,7 @@ def test_continue_fit_keeps_the_spheres(scene):
     assert data.figures_of(morph)["self_intersections"] == 0
 
 
+@pytest.mark.slow
 def test_morph_between_refuses_separate_parts_and_creates_nothing(scene):
     three_balls()
     bpy.ops.neural_morph.fit(target="Balls", **SMALL)

@@ -19,9 +19,9 @@ from packaging.requirements import Requirement
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools" / "build"))
-import extension  # noqa: E402
-import wheels  # noqa: E402
-import winpaths  # noqa: E402
+import extension
+import wheels
+import winpaths
 
 
 def bundled_distributions():
@@ -111,5 +111,6 @@ def test_shorten_wheel_keeps_every_license_and_a_valid_record(tmp_path):
 def test_the_assumed_windows_folders(name):
     """The stated assumption: a 20-character user name, Blender's 4.2 folder layout."""
     folder = getattr(winpaths, name)
-    assert folder.startswith("C:\\Users\\" + "x" * 20 + "\\AppData\\Roaming\\Blender Foundation\\Blender\\4.2\\extensions\\")
+    assert folder.startswith("C:\\Users\\" + "x" * 20
+                             + "\\AppData\\Roaming\\Blender Foundation\\Blender\\4.2\\extensions\\")
     assert folder.endswith("\\")

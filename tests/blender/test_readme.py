@@ -40,6 +40,7 @@ def test_readme_blocks_are_found_and_every_skip_is_marked_with_a_reason():
             assert "blender -b" in reason, f"README.md:{line}: a skip must say where it runs"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("line,code", [(b[0], b[1]) for b in python_blocks() if b[2] is None])
 def test_readme_python_block_runs_as_written(scene, line, code):
     namespace = {"__name__": "__readme__"}

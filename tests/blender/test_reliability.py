@@ -187,6 +187,7 @@ def test_morph_between_starts_where_the_moved_source_is(morph):
 
 
 # -- 8. nm.inverse: the round trip at level 6 ---------------------------------------------------
+@pytest.mark.slow
 def test_inverse_round_trip_at_level_6(morph):
     import neural_morph_api as nm
     model = nm.flow_of(morph)

@@ -12,7 +12,7 @@ from neural_morph import core
 from neural_morph.blender import data
 
 sys.path.insert(0, str(ROOT / "tools" / "docs"))
-import render  # noqa: E402
+import render
 
 
 def world_vertices(obj, matrix=None):

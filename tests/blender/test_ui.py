@@ -55,6 +55,7 @@ def test_panel_shows_settings_and_fit_button(suzanne):
     assert any(kind == "label" and "import neural_morph_api" in text for kind, text in log)
 
 
+@pytest.mark.slow
 def test_panel_shows_morph_tools_and_figures_for_a_morph(suzanne):
     bpy.ops.neural_morph.fit(iterations=5, points=64, resolution=1)
     log = draw_panel()
@@ -85,7 +86,7 @@ def test_panel_and_preferences_explain_missing_dependencies(scene, monkeypatch):
 
 def test_panel_shows_progress_while_a_job_runs(suzanne):
     from neural_morph.blender import jobs as fit_ops
-    job = fit_ops.start_job(bpy.context, types.SimpleNamespace(
+    fit_ops.start_job(bpy.context, types.SimpleNamespace(
         target="", iterations=100_000, resolution=1, points=64, learning_rate=1e-3, steps=2, seed=0))
     try:
         log = draw_panel()

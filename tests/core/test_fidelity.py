@@ -68,6 +68,7 @@ def bumpy_fit():
     return points, core.run_fit(points, core.user_settings(**QUICK))
 
 
+@pytest.mark.slow
 def test_fit_output_is_clean_and_close(bumpy_fit):
     points, result = bumpy_fit
     assert result.self_intersections == 0
@@ -77,6 +78,7 @@ def test_fit_output_is_clean_and_close(bumpy_fit):
     assert result.chamfer < core.metrics.mesh_chamfer(sphere_v, sphere_f, unit) / 30
 
 
+@pytest.mark.slow
 def test_trained_field_is_a_true_ode(bumpy_fit):
     """Trained on jittered 2-step grids, the flow barely changes with the output grid."""
     model = bumpy_fit[1].model
@@ -91,6 +93,7 @@ def test_trained_field_is_a_true_ode(bumpy_fit):
     assert np.abs(out[4] - out[32]).max() < 0.03 * size
 
 
+@pytest.mark.slow
 def test_inverse_is_exact_on_the_output_surface(bumpy_fit):
     model = bumpy_fit[1].model
     verts = model.flow(model.sphere(4)[0])  # φ(sphere): the flowed surface before the snap
@@ -99,9 +102,10 @@ def test_inverse_is_exact_on_the_output_surface(bumpy_fit):
     assert np.abs(model.flow(back) - verts).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_stored_flow_is_compact_and_gives_back_the_same_mesh(bumpy_fit):
     model = bumpy_fit[1].model
-    text = model.to_json()
+    text = storage.to_json(model)
     assert len(text) < 1_000_000  # grids in float16 + zlib: about 0.8 MB at the defaults
     again = storage.from_json(text)
     assert np.array_equal(again.surface(3, normalized=True)[0], model.surface(3, normalized=True)[0])

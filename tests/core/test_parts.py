@@ -1,11 +1,9 @@
 """core/parts.py and a fit with one sphere per separate piece. Plain Python: no bpy."""
-import importlib
-
 import numpy as np
 import pytest
 
 from neural_morph import core
-from neural_morph.core import metrics, parts
+from neural_morph.core import metrics, parts, storage, training
 
 QUICK = dict(iterations=80, points=256, target_samples=20_000, warm_start=20, resolution=3)
 CENTRES = ((-2.5, 0.0, 0.0), (0.0, 0.0, 0.0), (2.5, 0.3, 0.0))
@@ -42,6 +40,7 @@ def test_touching_or_crossing_pieces_are_one_piece():
     assert labels.max() == 0
 
 
+@pytest.mark.slow
 def test_a_lid_resting_close_on_its_pot_is_one_piece_but_letters_apart_are_not():
     # a gap of 2% of the small piece's size: wrapped together (a teapot's lid)
     pts, labels = labelled(*spheres_mesh(((0, 0, 0), (0, 0, 1.3 + 0.012)), (1.0, 0.3)))
@@ -97,6 +96,7 @@ def three_fit():
     return verts, faces, pts, labels, core.run_fit(pts, core.user_settings(**QUICK), labels=labels)
 
 
+@pytest.mark.slow
 def test_separate_pieces_fit_one_sphere_each_and_beat_one_sphere(three_fit):
     verts, faces, pts, labels, result = three_fit
     assert result.model.spheres.count == 3
@@ -111,15 +111,17 @@ def test_separate_pieces_fit_one_sphere_each_and_beat_one_sphere(three_fit):
     assert ours["fscore@0.01"] > 0.9 > single["fscore@0.01"]
 
 
+@pytest.mark.slow
 def test_the_stored_flow_gives_back_the_parts_and_the_mesh(three_fit):
     *_, result = three_fit
-    back = core.FittedFlow.from_json(result.flow_json)
+    back = storage.from_json(result.flow_json)
     assert back.spheres.count == 3
     verts, faces, _, _ = core.output_mesh(back, result.level)
     assert np.array_equal(faces, result.faces)
     assert np.allclose(verts, result.verts)
 
 
+@pytest.mark.slow
 def test_continuing_with_another_piece_count_is_refused(three_fit):
     verts, faces, pts, labels, result = three_fit
     with pytest.raises(ValueError, match="now has 1 separate part"):
@@ -128,13 +130,13 @@ def test_continuing_with_another_piece_count_is_refused(three_fit):
         core.fit(pts, core.user_settings(**QUICK), labels=labels[:10])
 
 
+@pytest.mark.slow
 def test_a_continued_fit_pairs_each_piece_with_its_own_sphere(three_fit):
-    fit = importlib.import_module("neural_morph.core.fit")  # the module, not core.fit
     verts, faces, pts, labels, result = three_fit
     model = result.model
     unit = model.to_normalized(pts)
     # the same pieces numbered the other way round: each still goes to its own sphere
-    paired = fit._continued_labels(model.spheres, unit, 2 - labels)
+    paired = training._continued_labels(model.spheres, unit, 2 - labels)
     for k in range(3):
         centre = unit[paired == k].mean(axis=0)
         assert np.linalg.norm(centre - model.spheres.centres[k]) < model.spheres.radii[k]

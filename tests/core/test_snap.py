@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from neural_morph import core
-from neural_morph.core import metrics, snap
+from neural_morph.core import metrics, snap, storage
 
 QUICK = dict(iterations=60, points=256, target_samples=20_000, warm_start=15, resolution=3)
 
@@ -22,6 +22,7 @@ def fits():
         core.run_fit(pts, core.user_settings(**QUICK, snap=False))
 
 
+@pytest.mark.slow
 def test_the_snap_brings_the_output_onto_the_target(fits):
     verts, faces, pts, snapped, plain = fits
     assert plain.model.surface_samples is None and snapped.model.surface_samples is not None
@@ -47,9 +48,10 @@ def test_the_snap_moves_vertices_along_their_normals_only():
     assert np.array_equal(far, verts)
 
 
+@pytest.mark.slow
 def test_the_stored_flow_gives_back_the_snapped_mesh(fits):
     *_, snapped, _ = fits
-    again = core.FittedFlow.from_json(snapped.flow_json)
+    again = storage.from_json(snapped.flow_json)
     assert np.array_equal(again.surface_samples, snapped.model.surface_samples)
     verts, faces, _, _ = core.output_mesh(again, snapped.level)
     assert np.array_equal(verts, snapped.verts)

@@ -44,7 +44,8 @@ def main():
     try:
         bpy.ops.wm.read_homefile(use_empty=True)
         bpy.ops.mesh.primitive_monkey_add()
-        settings = {"iterations": int(os.environ["STRIP_ITERATIONS"])} if "STRIP_ITERATIONS" in os.environ else {}
+        settings = ({"iterations": int(os.environ["STRIP_ITERATIONS"])}
+                    if "STRIP_ITERATIONS" in os.environ else {})
         bpy.ops.neural_morph.fit(**settings)
         morph = bpy.context.active_object
         bpy.ops.neural_morph.animate(keys=8, frame_start=FRAMES[0], frame_end=FRAMES[-1])

@@ -111,6 +111,7 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
         if it < warm:
             x0, part = sampler.uniform(settings.points)
             x1 = integrate(field, x0, times, settings.method, None, settings.adjoint)[-1]
+            assert radial is not None  # made whenever there are warm iterations
             goal = torch.as_tensor(radial(x0.cpu().numpy(), part), dtype=torch.float32, device=device)
             centre, radius = spheres_t[0][part], spheres_t[1][part][:, None]
             loss = ((x1 - (centre + goal[:, None] * ((x0 - centre) / radius))) ** 2).sum(1).mean()
@@ -270,7 +271,8 @@ class _SphereSampler:
         moved = integrate(field, verts, torch.tensor([0.0, 1.0], device=self.device), s.method,
                           s.train_steps)[-1].cpu().numpy().astype(np.float64)
         f = self.area_faces
-        area = np.linalg.norm(np.cross(moved[f[:, 1]] - moved[f[:, 0]], moved[f[:, 2]] - moved[f[:, 0]]), axis=1)
+        area = np.linalg.norm(np.cross(moved[f[:, 1]] - moved[f[:, 0]], moved[f[:, 2]] - moved[f[:, 0]]),
+                              axis=1)
         self.area_p = area / area.sum()
 
     def _stretched(self, n):
@@ -278,7 +280,8 @@ class _SphereSampler:
         f = self.area_faces[tri]
         r1, r2 = np.sqrt(self.rng.random(n)), self.rng.random(n)
         v = self.area_verts
-        x = (1 - r1)[:, None] * v[f[:, 0]] + (r1 * (1 - r2))[:, None] * v[f[:, 1]] + (r1 * r2)[:, None] * v[f[:, 2]]
+        x = ((1 - r1)[:, None] * v[f[:, 0]] + (r1 * (1 - r2))[:, None] * v[f[:, 1]]
+             + (r1 * r2)[:, None] * v[f[:, 2]])
         part = self.area_face_part[tri]
         x = self.spheres.project(x, part)
         return torch.as_tensor(x, dtype=torch.float32, device=self.device), part

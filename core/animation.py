@@ -76,7 +76,8 @@ def blend_state(model_a, model_b, level, s, path, find=self_intersecting_faces):
         walk = walk.double().numpy()
         # each end's last millimetre (FittedFlow.snapped), blended with s, as one more state
         end = walk[-1]
-        snapped = end + (1.0 - s) * (model_a.snapped(end, faces) - end) + s * (model_b.snapped(end, faces) - end)
+        snapped = (end + (1.0 - s) * (model_a.snapped(end, faces) - end)
+                   + s * (model_b.snapped(end, faces) - end))
         x, _ = path_mesh(np.concatenate([walk, snapped[None]]), faces, find)
     elif s <= 0.5:  # THROUGH_SPHERE: back along A to the sphere, then forward along B
         x = output_mesh(model_a, level, find, 1.0 - 2.0 * s)[0]

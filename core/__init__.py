@@ -8,6 +8,13 @@ This is the whole public surface, what the operators, the API and the Blender gl
 Tests and tools import submodules (core.losses, core.metrics, ...) for anything else.
 """
 import importlib
+import os
+
+# torch's OpenMP threads spin while they wait, so a fit beside another busy process (a
+# second fit, a render) slowed 5×; passive waiting costs nothing on a quiet machine
+# (bench/busy.py). OpenMP reads this once, when torch loads: torch is imported lazily,
+# after this line, unless something else in the process imported it first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .icosphere import icosphere, icosphere_counts, sphere_uvs
 from .settings import SOLVERS, FitSettings, user_settings

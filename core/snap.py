@@ -5,7 +5,8 @@ little off it and soft at sharp edges. The stored flow keeps a sample of the tar
 surface, and every output state at t = 1 takes one more step: each vertex moves along its
 own normal onto the tangent plane of its nearest target sample (twice), fully where that
 plane is within SNAP_REACH along the normal, fading to nothing at twice that (so no vertex
-moves more than 2 × SNAP_REACH per round). Moving along the normal,
+moves more than 2 × SNAP_REACH per round), and only where the planes of its SNAP_NEIGHBOURS
+nearest samples agree (not between the two sides of a thin wall). Moving along the normal,
 never sideways, keeps the triangles as even as the flow made them. The step is a state of
 the path like any other, so untangling can take it back where it would cross.
 """
@@ -17,6 +18,8 @@ from scipy.spatial import cKDTree
 
 SNAP_REACH = 0.02   # normalised units (the unit ball): full step closer than this
 SNAP_ROUNDS = 2     # nearest-sample projections per output
+SNAP_NEIGHBOURS = 4  # samples whose planes must agree ...
+SNAP_AGREE = 0.005  # ... to within this along the normal for a full step (none at twice it)
 _SCALE = 65535.0    # samples are stored as uint16 over [-1, 1]³ (normalised space)
 
 
@@ -37,9 +40,15 @@ def snap(verts, faces, samples, tree=None):
     normal = vertex_normals(verts, faces)
     p = np.asarray(verts, dtype=np.float64)
     for _ in range(SNAP_ROUNDS):
-        _, idx = tree.query(p)
-        height = ((samples[idx] - p) * normal).sum(1, keepdims=True)
+        _, idx = tree.query(p, k=SNAP_NEIGHBOURS)
+        heights = ((samples[idx] - p[:, None]) * normal[:, None]).sum(2)  # (V, k)
+        height = heights[:, :1]
         weight = np.clip(2.0 - np.abs(height) / SNAP_REACH, 0.0, 1.0)
+        # nearby samples on different sheets (the two sides of a thin wall, the faces of a
+        # sharp edge) disagree on the height: there the step fades out instead of picking
+        # a sheet per vertex, which would leave ridges where neighbours pick differently
+        spread = (heights.max(axis=1) - heights.min(axis=1))[:, None]
+        weight *= np.clip(2.0 - spread / SNAP_AGREE, 0.0, 1.0)
         p = p + weight * height * normal
     return p
 

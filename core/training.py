@@ -17,7 +17,7 @@ from .field import VelocityField
 from .fitted_flow import FittedFlow
 from .normalize import normalization
 from .parts import sphere_set
-from .settings import MIN_TARGET_POINTS, FitSettings
+from .settings import MIN_TARGET_POINTS, SOFT_MAX_LEARNING_RATE, FitSettings
 from .solvers import integrate
 
 
@@ -25,8 +25,31 @@ class Cancelled(Exception):
     """Raised by `fit` when its cancel event is set."""
 
 
+# a fit that diverges at a learning rate within the slider's range is tried again at half
+# the rate, this many times (the fit is chaotic: a needle may blow up at one rate and not
+# at half of it); beyond that range it stops at once with DIVERGED
+DIVERGENCE_RETRIES = 2
+
+
 def fit(target_points, settings=None, progress=None, cancel=None, init=None, snapshot=None,
         snapshot_every=25, labels=None):
+    """Fit a flow that carries the unit sphere onto `target_points` (see `_fit_once`);
+    a fit that diverges is tried again at half the learning rate, DIVERGENCE_RETRIES
+    times, and the flow records the rate that worked (flow.settings.learning_rate)."""
+    settings = (settings or FitSettings()).validate()
+    for attempt in range(DIVERGENCE_RETRIES + 1):
+        try:
+            return _fit_once(target_points, settings, progress, cancel, init, snapshot,
+                             snapshot_every, labels)
+        except Diverged:
+            if attempt == DIVERGENCE_RETRIES or settings.learning_rate > SOFT_MAX_LEARNING_RATE:
+                raise
+            settings = dataclasses.replace(settings, learning_rate=settings.learning_rate / 2)
+    raise AssertionError("unreachable")
+
+
+def _fit_once(target_points, settings=None, progress=None, cancel=None, init=None,
+              snapshot=None, snapshot_every=25, labels=None):
     """Fit a flow that carries the unit sphere onto `target_points`.
 
     target_points: (M, 3) float array, any space (a dense area-weighted surface sample).
@@ -152,10 +175,14 @@ DIVERGED = ("The fit diverged (its loss or points blew up): lower the learning r
             "or keep the default settings.")
 
 
+class Diverged(ValueError):
+    """The loss or the points blew up (the message is DIVERGED)."""
+
+
 def _check_divergence(loss, points, limit=20.0):
-    """ValueError when the loss is not finite or flowed points left far beyond the unit ball."""
+    """Diverged when the loss is not finite or flowed points left far beyond the unit ball."""
     if not torch.isfinite(loss) or float(points.detach().abs().max()) > limit:
-        raise ValueError(DIVERGED)
+        raise Diverged(DIVERGED)
 
 
 def _training_grid(settings, rng, device):

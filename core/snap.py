@@ -18,7 +18,7 @@ from scipy.spatial import cKDTree
 
 SNAP_REACH = 0.02   # normalised units (the unit ball): full step closer than this
 SNAP_ROUNDS = 2     # nearest-sample projections per output
-SNAP_NEIGHBOURS = 4  # samples whose planes must agree ...
+SNAP_NEIGHBOURS = 8  # samples whose planes must agree ...
 SNAP_AGREE = 0.005  # ... to within this along the normal for a full step (none at twice it)
 _SCALE = 65535.0    # samples are stored as uint16 over [-1, 1]³ (normalised space)
 

@@ -1,4 +1,6 @@
 """core/parts.py and a fit with one sphere per separate piece. Plain Python: no bpy."""
+import importlib
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,20 @@ def test_a_continued_fit_pairs_each_piece_with_its_own_sphere(three_fit):
     ours = metrics.surface_metrics(moved, faces, verts, spheres_mesh()[1], samples=20_000,
                                    thresholds=(0.01,))
     assert ours["fscore@0.01"] > 0.9
+
+
+def test_a_diverging_fit_tries_again_at_half_the_learning_rate(monkeypatch):
+    training = importlib.import_module("neural_morph.core.training")
+    calls = []
+    real = training._check_divergence
+
+    def first_time_diverges(loss, points, limit=20.0):
+        if not calls:
+            calls.append(1)
+            raise training.Diverged(training.DIVERGED)
+        return real(loss, points, limit)
+
+    monkeypatch.setattr(training, "_check_divergence", first_time_diverges)
+    pts, _ = labelled(*spheres_mesh())
+    flow = core.fit(pts, core.user_settings(**dict(QUICK, iterations=5, warm_start=1)))
+    assert flow.settings.learning_rate == pytest.approx(0.005)

@@ -65,3 +65,19 @@ def test_samples_survive_quantisation_to_within_a_hundred_thousandth():
     assert np.abs(back - pts).max() < 2e-5
     with pytest.raises(ValueError):
         snap.decode(snap.encode(pts)[:-8] + "AAAA")
+
+
+def test_between_the_two_sides_of_a_thin_wall_nothing_moves():
+    # samples on two parallel planes 0.02 apart; vertices half way between them
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-1, 1, (40_000, 2))
+    samples = np.c_[xy, np.where(np.arange(40_000) % 2, 0.01, -0.01)]
+    verts = np.array([[x, y, 0.0] for x in np.linspace(-0.5, 0.5, 11) for y in np.linspace(-0.5, 0.5, 11)])
+    faces = np.array([[i * 11 + j, (i + 1) * 11 + j, i * 11 + j + 1]
+                      for i in range(10) for j in range(10)])
+    moved = snap.snap(verts, faces, samples)
+    assert (np.abs(moved[:, 2]) > 1e-3).mean() < 0.05
+    # one wall alone: the vertices land on it
+    one = snap.snap(verts, faces, samples[samples[:, 2] > 0])
+    used = np.unique(faces)
+    assert np.abs(one[used, 2] - 0.01).max() < 1e-6

@@ -60,7 +60,7 @@ def main():
     quiet = run(1, args.model, env)[0]
     busy = run(2, args.model, env)
     worst = max(b[0] for b in busy)
-    print(f"| OMP_WAIT_POLICY | quiet fit s (all in) | beside one other fit, s (all in) | ratio |")
+    print("| OMP_WAIT_POLICY | quiet fit s (all in) | beside one other fit, s (all in) | ratio |")
     print(f"| {args.policy} | {quiet[0]:.1f} ({quiet[1]:.1f}) | "
           f"{' / '.join(f'{b[0]:.1f} ({b[1]:.1f})' for b in busy)} | {worst / quiet[0]:.2f} |")
 

@@ -397,7 +397,9 @@ def test_the_command_ends_its_process_after_a_gltf_export(tmp_path):
     assert proc.returncode == 0, text[-3000:]
     assert "COMMAND neural_morph" in text and "1 of 1 done, 0 failed" in text
     assert "RETURNED" not in text
-    assert 'Saved copy as "ball.blend.part"' in text  # Blender's own output is there too
+    # Blender's own output is flushed before the process ends (4.5 and 5.0 print this line;
+    # 4.2 prints none for a saved copy)
+    assert 'Saved copy as "ball.blend.part"' in text or bpy.app.version < (4, 5, 0)
     temp = text.split("TEMP ", 1)[1].split()
     assert temp[1] == "True" and not os.path.exists(temp[0])  # Blender's session folder removed
     assert _tree(out) == ["ball.blend", "ball.glb", "report.json"]

@@ -69,7 +69,11 @@ def _merge_touching(pts, label, tol, probe=20_000):
     for j in np.unique(lab):
         size[j] = np.linalg.norm(np.ptp(p[lab == j], axis=0))
     for j in np.unique(lab):  # neighbours at least as large as j, within NEAR of j's size
+        if size[j] >= size.max():  # the largest piece has no larger neighbour to find
+            continue
         mine = np.flatnonzero(lab == j)
+        if len(mine) > 1000:  # enough of its points to find where it comes near another
+            mine = rng.choice(mine, 1000, replace=False)
         hits = tree.query_ball_point(p[mine], NEAR * size[j], return_sorted=False)
         near = np.unique(lab[np.concatenate([np.asarray(h, dtype=np.int64) for h in hits])])
         near = near[size[near] >= size[j]]
@@ -85,20 +89,26 @@ def _merge_touching(pts, label, tol, probe=20_000):
 
 
 def _merge_small(pts, label):
-    """Pieces below MIN_PART_SHARE of the samples, and the smallest beyond MAX_PARTS, join
-    the piece whose samples are nearest."""
-    while True:
-        counts = np.bincount(label)
-        live = np.flatnonzero(counts)
-        if len(live) <= 1:
-            return label
-        small = live[counts[live] < MIN_PART_SHARE * len(label)]
-        if len(small) == 0 and len(live) <= MAX_PARTS:
-            return label
-        worst = small[np.argmin(counts[small])] if len(small) else live[np.argmin(counts[live])]
-        mine = label == worst
-        _, idx = cKDTree(pts[~mine]).query(pts[mine][:2000])
-        label[mine] = np.bincount(label[~mine][idx]).argmax()
+    """Pieces below MIN_PART_SHARE of the samples, and all but the MAX_PARTS largest, join
+    the kept piece whose samples are nearest (by majority of their points). One KD-tree,
+    so a scan with thousands of specks costs no more than one with a few."""
+    counts = np.bincount(label)
+    live = np.flatnonzero(counts)
+    order = live[np.argsort(-counts[live], kind="stable")]
+    keep = order[:MAX_PARTS]
+    keep = keep[counts[keep] >= MIN_PART_SHARE * len(label)]
+    if len(keep) == 0:
+        keep = order[:1]
+    kept = np.isin(label, keep)
+    if kept.all():
+        return label
+    _, idx = cKDTree(pts[kept]).query(pts[~kept])
+    nearest = label[kept][idx]
+    out = label.copy()
+    for piece in np.unique(label[~kept]):
+        mine = label[~kept] == piece
+        out[np.flatnonzero(~kept)[mine]] = np.bincount(nearest[mine]).argmax()
+    return out
 
 
 def _by_size(label):

@@ -165,3 +165,18 @@ def test_a_diverging_fit_tries_again_at_half_the_learning_rate(monkeypatch):
     pts, _ = labelled(*spheres_mesh())
     flow = core.fit(pts, core.user_settings(**dict(QUICK, iterations=5, warm_start=1)))
     assert flow.settings.learning_rate == pytest.approx(0.005)
+
+
+def test_a_scan_with_hundreds_of_specks_keeps_its_big_pieces():
+    # two large spheres and 600 specks around them: the specks join a big piece, fast
+    rng = np.random.default_rng(1)
+    small, small_faces = core.icosphere(1)
+    verts, faces = spheres_mesh(((-2.5, 0, 0), (2.5, 0, 0)), (1.0, 0.8))
+    verts, faces = [verts], [faces]
+    offset = len(verts[0])
+    for centre in rng.uniform(-5, 5, (600, 3)):
+        verts.append(small * 0.01 + centre)
+        faces.append(small_faces + offset)
+        offset += len(small)
+    pts, labels = labelled(np.concatenate(verts), np.concatenate(faces))
+    assert labels.max() == 1

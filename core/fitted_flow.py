@@ -112,6 +112,14 @@ class FittedFlow:
             self._tree = cKDTree(self._samples)
         return snap.snap(verts, faces, self._samples, self._tree)
 
+    def chamfer(self, verts, faces):
+        """The reported Chamfer figure (metrics.mesh_chamfer) of a mesh (V, 3) normalised
+        against the stored target samples (at most 50,000), or None without samples."""
+        if self._samples is None:
+            return None
+        from .metrics import mesh_chamfer
+        return mesh_chamfer(verts, faces, self._samples[:50_000], seed=self.settings.seed)
+
     def sphere(self, level):
         """The t=0 surface at `level`: one icosphere per part (parts.SphereSet.mesh), as
         (verts (V, 3) float64 normalised, faces (F, 3) int64)."""

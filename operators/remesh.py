@@ -15,22 +15,29 @@ from .base import NeuralMorphOperator
 # distance needs are not stored, so a mesh at another level cannot be measured again
 FIT_FIGURES = ("chamfer", "seconds")
 REMOVED_NOTE = " The fit's Chamfer and seconds (measured on the fit's mesh) were removed."
+REMEASURED_NOTE = (" Chamfer measured again at this level against the stored target samples; "
+                   "the fit's seconds were removed.")
 
 
 def remesh(obj, model, level):
     """Replace the object's mesh data in place with the flow evaluated at `level`, and its
     figures with the new mesh's. At another level than the mesh's, the fit's Chamfer and
-    seconds no longer describe it: they are removed. Returns (self-intersecting faces left,
-    the names of the figures removed)."""
+    seconds no longer describe it: the Chamfer is measured again against the flow's stored
+    target samples (flows made before they were stored: removed), the seconds removed.
+    Returns (self-intersecting faces left, the names of the figures removed)."""
     verts, faces, _, bad = core.output_mesh(model, level, data.self_intersecting_faces_bvh)
     previous = obj.get(data.PREFIX + "resolution")
     data.write_mesh(obj.data.name, verts, faces, model.sphere_uvs(level), mesh=obj.data)
-    removed = []
+    removed, figures = [], {"resolution": level, "vertices": len(verts), "self_intersections": bad}
     if previous is None or int(previous) != level:  # the same level: the fit's mesh again
-        removed = [name for name in FIT_FIGURES if data.PREFIX + name in obj.keys()]
+        chamfer = model.chamfer(verts, faces)
+        if chamfer is not None:
+            figures["chamfer"] = chamfer
+        removed = [name for name in FIT_FIGURES
+                   if data.PREFIX + name in obj.keys() and name not in figures]
         for name in removed:
             del obj[data.PREFIX + name]
-    data.store_figures(obj, {"resolution": level, "vertices": len(verts), "self_intersections": bad})
+    data.store_figures(obj, figures)
     data.mark_written(obj)
     return bad, removed
 
@@ -81,7 +88,7 @@ class NEURALMORPH_OT_remesh(NeuralMorphOperator, bpy.types.Operator):
             data.clear_animation(obj)  # also forgets an animation whose keys the user removed
             bad, removed = remesh(obj, model, level)
             rebuilt = animate(obj, model, **animation) if animation else None
-        note = REMOVED_NOTE if removed else ""
+        note = "" if not removed else REMOVED_NOTE if "chamfer" in removed else REMEASURED_NOTE
         if bad:
             self.report({'WARNING'},
                         f"Remeshed '{obj.name}' at level {level}: {bad} self-intersecting faces.{note}")

@@ -28,9 +28,12 @@ def test_remesh_writes_the_figures_of_its_mesh_and_removes_the_fits(morph, capfd
     verts, faces = data.mesh_vertices(morph.data), data.mesh_triangles(morph.data)
     assert after["resolution"] == 3 and after["vertices"] == len(verts) == core.icosphere_counts(3)[0]
     assert after["self_intersections"] == data.count_self_intersections_bvh(verts, faces)
-    assert "chamfer" not in after and "seconds" not in after
+    # the Chamfer is measured again at the new level against the flow's stored samples
+    flow = data.load_flow(morph)
+    assert after["chamfer"] == pytest.approx(flow.chamfer(verts, faces))
+    assert after["chamfer"] != figures["chamfer"] and "seconds" not in after
     assert after["iterations"] == figures["iterations"] and after["source"] == "Suzanne"
-    assert "The fit's Chamfer and seconds (measured on the fit's mesh) were removed." in out
+    assert "Chamfer measured again at this level against the stored target samples" in out
     # Continue Fit measures them again, at the level of the mesh it continues
     assert bpy.ops.neural_morph.fit(target=morph.name, continue_fit=True,
                                     **{**TINY, "resolution": 3}) == {'FINISHED'}

@@ -22,7 +22,6 @@ NEAR = 0.05               # or closer than this share of the smaller piece's dia
 SPHERE_SIZE = 0.5         # a part's sphere radius: this share of its RMS radius ...
 SPHERE_GAP = 0.9          # ... and two spheres fill at most this share of their centres' distance
 MIN_SPHERE = 0.2          # a sphere squeezed below this share of its size merges its part
-PARTS_MODES = ("separate", "one")  # FitSettings.parts: a sphere per piece, or one for all
 
 
 def surface_parts(verts, faces, sample_faces, points):

@@ -27,7 +27,7 @@ _LAZY = {
     "ADDON_VERSION": "storage", "FORMAT_VERSION": "storage",
     "FitJob": "job",
     "sample_surface": "sampling",
-    "surface_parts": "parts", "SphereSet": "parts",
+    "surface_parts": "parts", "SphereSet": "parts", "MeshSource": "source",
     "normalization": "normalize",
     "count_self_intersections": "intersect",
     "eased_frames": "animation", "blend_states": "animation", "blend_state": "animation",

@@ -1,4 +1,5 @@
-"""FittedFlow: a trained sphere flow plus the transform back to the target's space."""
+"""FittedFlow: a trained flow from the sphere (or a source mesh) plus the transforms back
+to the target's space."""
 import copy
 
 import numpy as np
@@ -8,34 +9,70 @@ from scipy.spatial import cKDTree
 
 from . import snap
 from .parts import SphereSet
+from .source import MeshSource
 from .solvers import integrate
 
 _CHUNK = 65_536
 
 
 class FittedFlow:
-    """A fitted flow φ: unit sphere -> target surface, in normalised space.
+    """A fitted flow φ: start surface -> target surface, in normalised space. The start
+    (`start`, the t=0 surface) is one unit sphere, one sphere per separate part
+    (parts.SphereSet), or a user's mesh (source.MeshSource, Morph Onto).
 
     Saved and loaded as plain JSON by storage.py (`storage.to_json(flow)`,
     `storage.from_json(text)`).
 
     `matrix` (4, 4) maps normalised points u to target space as M[:3, :3] @ u + M[:3, 3]
     (core/normalize.py). Every method takes and returns float arrays; `normalized=True`
-    skips that transform.
+    skips that transform. A flow from a source mesh also has `start_matrix`, the source's
+    own normalisation: the morph is placed by `placement(t)`, from the source's place at
+    t=0 to the target's at t=1.
     """
 
     def __init__(self, field, matrix, settings, history=(), iterations=0, seconds=0.0,
-                 spheres=None):
+                 start=None, start_matrix=None):
         self.field = field
         self._matrix = np.asarray(matrix, dtype=np.float64).reshape(4, 4)
         self.settings = settings
         self.history = list(history)
         self.iterations = int(iterations)
         self.seconds = float(seconds)
-        self.spheres = spheres if spheres is not None else SphereSet.unit()  # the t=0 surface
+        self.start = start if start is not None else SphereSet.unit()  # the t=0 surface
+        self.start_matrix = None if start_matrix is None else np.asarray(
+            start_matrix, dtype=np.float64).reshape(4, 4)
         self._samples, self._tree = None, None  # target samples the output snaps onto (snap.py)
 
+    @property
+    def spheres(self):
+        """The t=0 surface (`start`), for callers that know it is spheres."""
+        return self.start
+
+    @property
+    def from_mesh(self):
+        """Whether the flow starts from a user's mesh (Morph Onto), not from spheres."""
+        return isinstance(self.start, MeshSource)
+
     # -- transforms ---------------------------------------------------------------------
+    def placement(self, t):
+        """(4, 4) matrix placing normalised points at time t in target space: `matrix` for
+        a flow from spheres (they start inside the target's unit ball); for a flow from a
+        mesh, the source's `start_matrix` at t=0 to `matrix` at t=1, through rotations
+        (slerp) and stretches (linear) of the two, so it is never singular."""
+        if self.start_matrix is None:
+            return self.matrix()
+        return _between(self.start_matrix, self._matrix, float(t))
+
+    def mesh_state(self, unit_points, t):
+        """Normalised points (..., 3) at time t -> the morph object's mesh space (..., 3):
+        as they are for a flow from spheres (the object's matrix is `matrix`); placed by
+        `placement(t)` for a flow from a mesh (its object keeps the source's matrix, and
+        the target space is that object's mesh space)."""
+        if self.start_matrix is None:
+            return np.asarray(unit_points, dtype=np.float64)
+        m = self.placement(t)
+        return np.asarray(unit_points, dtype=np.float64) @ m[:3, :3].T + m[:3, 3]
+
     def matrix(self):
         """(4, 4) float64 matrix mapping normalised mesh space to target (world) space.
         Blender object matrices come from here."""
@@ -121,9 +158,10 @@ class FittedFlow:
         return mesh_chamfer(verts, faces, self._samples[:50_000], seed=self.settings.seed)
 
     def sphere(self, level):
-        """The t=0 surface at `level`: one icosphere per part (parts.SphereSet.mesh), as
-        (verts (V, 3) float64 normalised, faces (F, 3) int64)."""
-        verts, faces, _ = self.spheres.mesh(level)
+        """The t=0 surface at `level`: one icosphere per part (parts.SphereSet.mesh), or
+        the source mesh at any level, as (verts (V, 3) float64 normalised, faces (F, 3)
+        int64 triangles)."""
+        verts, faces, _ = self.start.mesh(level)
         return verts, faces
 
     def sphere_uvs(self, level):
@@ -177,3 +215,21 @@ class FittedFlow:
     def copy(self):
         """An independent deep copy (weights included)."""
         return copy.deepcopy(self)
+
+
+def _between(a, b, t):
+    """(4, 4) affine matrix between `a` (t=0) and `b` (t=1): each 3×3 part split into a
+    rotation and a symmetric stretch (polar decomposition), the rotations slerped and the
+    stretches and translations interpolated linearly. Both are orientation-preserving
+    (normalize.py), so every matrix between them is invertible."""
+    from scipy.spatial.transform import Rotation, Slerp
+    rotations, stretches = [], []
+    for m in (a, b):
+        u, sigma, vt = np.linalg.svd(m[:3, :3])
+        rotations.append(u @ vt)
+        stretches.append(vt.T @ np.diag(sigma) @ vt)
+    turn = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack(rotations)))([t]).as_matrix()[0]
+    out = np.eye(4)
+    out[:3, :3] = turn @ ((1.0 - t) * stretches[0] + t * stretches[1])
+    out[:3, 3] = (1.0 - t) * a[:3, 3] + t * b[:3, 3]
+    return out

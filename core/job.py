@@ -17,9 +17,10 @@ class FitJob:
     """
 
     def __init__(self, target_points, settings, init=None, preview_level=None, find=None,
-                 labels=None):
+                 labels=None, source=None):
         self.target_points = target_points
         self.labels = labels
+        self.source = source  # (verts, faces) of a mesh to start from (run_fit), or None
         self.preview_level = preview_level
         self.find = find
         self.preview = None          # (V, 3) float32 normalised vertices of the latest preview
@@ -62,7 +63,7 @@ class FitJob:
             extra = {"find": self.find} if self.find is not None else {}
             self._result = run_fit(self.target_points, self.settings, self._progress,
                                    self._cancel, self.init, snapshot, labels=self.labels,
-                                   **extra)
+                                   source=self.source, **extra)
             self.state = "done"
         except Cancelled:
             self.state = "cancelled"

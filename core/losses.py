@@ -31,6 +31,7 @@ class Batch:
     lipschitz: float = 1.0          # stretch rate the Jacobian term tolerates
     tags: np.ndarray | None = None  # (N,) part of each point (several spheres); `tree` is then
     sample_tags: np.ndarray | None = None  # built on `tagged(target, labels)`; (B,) part of each sample
+    shape_rest: torch.Tensor | None = None  # (F, 3) rest squared edges over their mean (None: equilateral)
 
 
 TAG_GAP = 16.0  # parts lie this far apart in the 4th coordinate: never nearest to each other
@@ -62,10 +63,15 @@ def chamfer(batch):
 
 def shape(batch):
     """Triangle shape of the flowed icosphere: mean over triangles of var(squared edge
-    lengths) / mean(squared edge lengths)², 0 for equilateral triangles, large for slivers."""
+    lengths) / mean(squared edge lengths)², 0 for equilateral triangles, large for slivers.
+    With `shape_rest` (a mesh source), the same measure of the change from each triangle's
+    own rest shape."""
     verts, faces = batch.points[-batch.shape_count:], batch.shape_faces
     a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
     sq = torch.stack([((a - b) ** 2).sum(1), ((b - c) ** 2).sum(1), ((c - a) ** 2).sum(1)], dim=1)
+    if batch.shape_rest is not None:  # a mesh source: its own triangles' shapes are the rest
+        ratio = sq / sq.mean(dim=1, keepdim=True).detach().clamp_min(1e-12)
+        return ((ratio - batch.shape_rest) ** 2).sum(1).mean() / 2
     return (sq.var(dim=1) / sq.mean(dim=1).pow(2).detach().clamp_min(1e-12)).mean()
 
 

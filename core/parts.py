@@ -205,6 +205,34 @@ class SphereSet:
         return np.where(norm > 0, self.centres[part] + d / np.maximum(norm, 1e-300)
                         * self.radii[part][:, None], x)
 
+    def uniform(self, n, rng):
+        """(n, 3) points uniform on the spheres (split by share), and their parts (n,)."""
+        x = rng.standard_normal((n, 3))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        part = np.repeat(np.arange(self.count), self.allot(n))
+        return self.centres[part] + self.radii[part][:, None] * x, part
+
+    def area_mesh(self, rng):
+        """Triangles whose flowed areas guide the stretch sampling: the spheres at level 4,
+        as (verts, faces, face part (F,))."""
+        verts, faces, part = self.mesh(4)
+        return verts, faces, part[faces[:, 0]]
+
+    def shape_batch(self, budget, rng):
+        """The shape term's triangles: (verts (n, 3), faces, part (n,), rest None) of the
+        spheres at the finest level (3 at most) with at most `budget` vertices, all turned
+        by one random rotation about their centres (rest None: equilateral is the rest)."""
+        if getattr(self, "_shape", (None,))[0] != budget:
+            for level in range(3, -1, -1):
+                verts, faces, part = self.mesh(level)
+                if len(verts) <= budget:
+                    break
+            self._shape = (budget, verts, faces, part)
+        _, verts, faces, part = self._shape
+        q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+        centre = self.centres[part]
+        return centre + (verts - centre) @ q, faces, part, None
+
     def allot(self, n, least=8):
         """Split `n` points among the parts by share, at least `least` each: (K,) int."""
         if self.count == 1:

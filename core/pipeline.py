@@ -24,6 +24,7 @@ class FitResult:
     flow_json: str             # the model as plain JSON, made off the main thread
     pulled_back: int = 0       # vertices the untangle step held back along their paths
     pulled_distance: float = 0.0  # the farthest of them from its place, unit-ball units
+    source_crossing: int = 0   # faces of a source mesh that crossed already at t=0 (left so)
 
 
 def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
@@ -37,8 +38,14 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     passes its BVH tree); `find=None` skips the check and the untangling (live previews)
     and reports 0. `report`, a dict, receives what the untangling gave up: "pulled_back"
     (vertices held back) and "pulled_distance" (the farthest from its place, normalised).
+
+    A source mesh (Morph Onto) that crosses itself at t=0 keeps those crossings: its faces
+    that cross at t=0 are not counted (`report` gets "source_crossing"), and every other
+    face is kept clean, so the morph never crosses more than the source did.
     """
     states, faces = model.path(level, t), model.sphere(level)[1]
+    if find is not None and model.from_mesh:
+        find = _beyond_start(model.start, states[0], faces, find, report)
     if find is not None and not model.settings.untangle:  # the ablation without untangling
         return states[-1], faces, level, len(find(states[-1], faces))
     verts, faces = path_mesh(states, faces, find, report)
@@ -58,14 +65,28 @@ def path_mesh(states, faces, find=self_intersecting_faces, report=None):
     return verts, faces
 
 
+def _beyond_start(start, verts, faces, find, report=None):
+    """`find` without the faces of a source mesh that cross at t=0 (`verts`), which are
+    counted once per source and kept on it (`start.crossing`)."""
+    if start.crossing is None:
+        start.crossing = np.asarray(find(verts, faces), dtype=np.int64)
+    if report is not None:
+        report["source_crossing"] = len(start.crossing)
+    if not len(start.crossing):
+        return find
+    return lambda v, f: np.setdiff1d(find(v, f), start.crossing)
+
+
 def run_fit(target_points, settings, progress=None, cancel=None, init=None, snapshot=None,
-            find=self_intersecting_faces, labels=None):
+            find=self_intersecting_faces, labels=None, source=None):
     """Fit `target_points` (M, 3) and return a FitResult with a clean output mesh.
 
     `find(verts, faces)` returns self-intersecting face indices (Blender passes its BVH
-    tree); `labels` (M,) the separate piece of each point (parts.surface_parts), or None."""
+    tree); `labels` (M,) the separate piece of each point (parts.surface_parts), or None;
+    `source` (verts (V, 3), faces (F, 3) triangles), target space: start from that mesh
+    instead of the sphere (training.fit)."""
     model = fit(target_points, settings, progress=progress, cancel=cancel, init=init,
-                snapshot=snapshot, labels=labels)
+                snapshot=snapshot, labels=labels, source=source)
     given_up = {}
     verts, faces, level, bad = output_mesh(model, settings.resolution, find, report=given_up)
     unit = model.to_normalized(np.asarray(target_points)[:50_000])

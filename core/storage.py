@@ -14,6 +14,7 @@ from . import snap
 from .field import VelocityField
 from .fitted_flow import FittedFlow
 from .parts import SphereSet
+from .source import MeshSource
 from .settings import FitSettings
 
 FORMAT_VERSION = 2  # 2: feature-grid field, affine normalisation, compressed weights
@@ -33,7 +34,9 @@ def to_dict(flow: FittedFlow) -> dict:
         "architecture": flow.field.architecture(),
         "settings": dataclasses.asdict(flow.settings),
         "matrix": flow.matrix().tolist(),
-        "parts": flow.spheres.to_list(),
+        "parts": None if flow.from_mesh else flow.start.to_list(),
+        "source_mesh": flow.start.to_dict() if flow.from_mesh else None,
+        "start_matrix": None if flow.start_matrix is None else flow.start_matrix.tolist(),
         "surface_samples": (None if flow.surface_samples is None
                             else snap.encode(flow.surface_samples)),
         "iterations": flow.iterations,
@@ -72,12 +75,18 @@ def from_dict(data) -> FittedFlow:
         matrix = np.asarray(data["matrix"], dtype=np.float64)
         if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
             raise ValueError("the normalisation matrix is not a finite 4 × 4 matrix")
-        parts = data.get("parts")
-        spheres = (SphereSet.from_list(parts) if parts is not None
-                   else SphereSet.unit(float(data.get("radius", 1.0))))
+        parts, mesh = data.get("parts"), data.get("source_mesh")
+        start = (MeshSource.from_dict(mesh) if mesh is not None
+                 else SphereSet.from_list(parts) if parts is not None
+                 else SphereSet.unit(float(data.get("radius", 1.0))))
+        start_matrix = data.get("start_matrix")
+        if start_matrix is not None:
+            start_matrix = np.asarray(start_matrix, dtype=np.float64)
+            if start_matrix.shape != (4, 4) or not np.isfinite(start_matrix).all():
+                raise ValueError("the source's normalisation matrix is not a finite 4 × 4 matrix")
         flow = FittedFlow(field.eval(), matrix, settings,
                           data.get("history", ()), data.get("iterations", 0),
-                          data.get("seconds", 0.0), spheres)
+                          data.get("seconds", 0.0), start, start_matrix)
         samples = data.get("surface_samples")
         flow.surface_samples = None if samples is None else snap.decode(samples)
         return flow

@@ -17,6 +17,7 @@ from .field import VelocityField
 from .fitted_flow import FittedFlow
 from .normalize import normalization
 from .parts import sphere_set
+from .source import MeshSource
 from .settings import MIN_TARGET_POINTS, SOFT_MAX_LEARNING_RATE, FitSettings
 from .solvers import integrate
 
@@ -32,15 +33,16 @@ DIVERGENCE_RETRIES = 2
 
 
 def fit(target_points, settings=None, progress=None, cancel=None, init=None, snapshot=None,
-        snapshot_every=25, labels=None):
-    """Fit a flow that carries the unit sphere onto `target_points` (see `_fit_once`);
+        snapshot_every=25, labels=None, source=None):
+    """Fit a flow that carries the unit sphere, or a `source` mesh, onto `target_points`
+    (see `_fit_once`);
     a fit that diverges is tried again at half the learning rate, DIVERGENCE_RETRIES
     times, and the flow records the rate that worked (flow.settings.learning_rate)."""
     settings = (settings or FitSettings()).validate()
     for attempt in range(DIVERGENCE_RETRIES + 1):
         try:
             return _fit_once(target_points, settings, progress, cancel, init, snapshot,
-                             snapshot_every, labels)
+                             snapshot_every, labels, source)
         except Diverged:
             if attempt == DIVERGENCE_RETRIES or settings.learning_rate > SOFT_MAX_LEARNING_RATE:
                 raise
@@ -49,8 +51,8 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
 
 
 def _fit_once(target_points, settings=None, progress=None, cancel=None, init=None,
-              snapshot=None, snapshot_every=25, labels=None):
-    """Fit a flow that carries the unit sphere onto `target_points`.
+              snapshot=None, snapshot_every=25, labels=None, source=None):
+    """Fit a flow that carries the unit sphere (or a `source` mesh) onto `target_points`.
 
     target_points: (M, 3) float array, any space (a dense area-weighted surface sample).
     progress: optional callable(iteration, loss) called every iteration (1-based, this run).
@@ -61,6 +63,10 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
     labels: optional (M,) int piece of each target point (parts.surface_parts); with
     settings.parts "separate" every piece gets its own sphere (parts.sphere_set) and its
     points are matched only to that piece's samples. None: one sphere for everything.
+    source: optional (verts (V, 3), faces (F, 3) triangles), same space as the target: the
+    flow starts from this mesh instead of the sphere (Morph Onto). It is put into the unit
+    ball by its own normalisation (FittedFlow.start_matrix), has no warm start and no
+    parts, and its own triangles feed the shape term (their shapes at rest).
     Returns a FittedFlow. Deterministic for a fixed settings.seed on one machine.
 
     Each iteration flows a batch of sphere points: a randomly rotated level-3 icosphere
@@ -90,16 +96,18 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
         settings = dataclasses.replace(settings, normalization=init.settings.normalization,
                                        parts=init.settings.parts)
         unit = model.to_normalized(target)
-        labels = _continued_labels(model.spheres, unit, labels)
+        labels = _continued_labels(model.start, unit, labels)
     else:
         field = VelocityField(settings.width, settings.depth, settings.grid_sizes,
                               settings.grid_channels)
         model = FittedFlow(field, normalization(target, settings.normalization), settings)
         unit = model.to_normalized(target)
-        labels = labels if settings.parts == "separate" else None
+        if source is not None:
+            model.start, model.start_matrix = _mesh_start(source, settings, rng)
+        labels = labels if settings.parts == "separate" and source is None else None
         if labels is not None:
-            model.spheres, labels = sphere_set(unit, labels)
-            labels = labels if model.spheres.count > 1 else None
+            model.start, labels = sphere_set(unit, labels)
+            labels = labels if model.start.count > 1 else None
     model.settings = dataclasses.replace(settings)  # the model owns its copy
     field = model.field.to(device).train()
 
@@ -119,11 +127,12 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[lr for _, lr in groups], total_steps=settings.iterations, pct_start=0.15,
         div_factor=10.0, final_div_factor=100.0)
-    warm = settings.warm_start if init is None else 0
-    radial = _radial_profile(unit, labels, model.spheres) if warm else None
-    spheres_t = [torch.as_tensor(a, dtype=torch.float32, device=device)
-                 for a in (model.spheres.centres, model.spheres.radii)]
-    sampler = _SphereSampler(settings, model.spheres, rng, device)
+    warm = settings.warm_start if init is None and not model.from_mesh else 0
+    radial = _radial_profile(unit, labels, model.start) if warm else None
+    spheres_t = [] if model.from_mesh else [
+        torch.as_tensor(a, dtype=torch.float32, device=device)
+        for a in (model.start.centres, model.start.radii)]
+    sampler = _StartSampler(settings, model.start, rng, device)
     kinetic = _KineticField(field)
     start = time.perf_counter()
     history = list(model.history)
@@ -146,7 +155,8 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
             pick = rng.integers(0, len(unit_t), settings.target_batch)
             sample = unit_t[torch.as_tensor(pick, device=device)]
             batch = losses.Batch(x1, unit_t, tree, sample, settings.loss == "squared",
-                                 sampler.shape_faces, sampler.n_shape, end[:, 3].mean())
+                                 sampler.shape_faces, sampler.n_shape, end[:, 3].mean(),
+                                 shape_rest=sampler.shape_rest)
             if labels is not None:
                 batch.tags, batch.sample_tags = sampler.part, labels[pick]
             if settings.jacobian_weight:
@@ -258,37 +268,48 @@ def _continued_labels(spheres, unit, labels):
     return pairing[labels]
 
 
-class _SphereSampler:
-    """Points on the start spheres for one iteration: free samples plus a rotated
-    icosphere per sphere (about 2/3 of the batch, level 3 for one sphere of 1024 points).
+def _mesh_start(source, settings, rng):
+    """(MeshSource in its own unit ball, its (4, 4) normalisation matrix) for a source mesh
+    (verts (V, 3), faces (F, 3)), target space. The vertices are rounded as the flow
+    stores them, so a reloaded flow starts from exactly the same surface."""
+    verts, faces = source
+    verts = np.asarray(verts, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    if verts.ndim != 2 or verts.shape[1] != 3 or not np.isfinite(verts).all():
+        raise ValueError("The source mesh's vertices must be an (V, 3) array of finite coordinates.")
+    points = MeshSource(verts, faces).uniform(settings.target_samples // 4, rng)[0]
+    matrix = normalization(points, settings.normalization)
+    m = matrix
+    unit = (verts - m[:3, 3]) @ np.linalg.inv(m[:3, :3]).T
+    return MeshSource(unit.astype(np.float32).astype(np.float64), faces), matrix
 
-    Free samples are drawn by the flowed area of the spheres' triangles (level 4 for one
-    sphere; with probability `stretch_sampling`, else uniformly), so stretched regions get
-    points. `part` (N,) says which sphere each point of the last batch is on.
+
+class _StartSampler:
+    """Points on the t=0 surface (`start`: parts.SphereSet or source.MeshSource) for one
+    iteration: free samples plus the shape term's triangles (about 2/3 of the batch: a
+    rotated level-3 icosphere for one sphere of 1024 points; triangles of a mesh source).
+
+    Free samples are drawn by the flowed area of the start's triangles (`area_mesh`, with
+    probability `stretch_sampling`, else uniformly by `start.uniform`), so stretched regions
+    get points. `part` (N,) says which sphere each point of the last batch is on.
     """
 
-    def __init__(self, settings, spheres, rng, device):
-        self.settings, self.spheres, self.rng, self.device = settings, spheres, rng, device
-        self.shape_verts, self.shape_part, faces = np.zeros((0, 3)), np.zeros(0, np.int64), None
+    def __init__(self, settings, start, rng, device):
+        self.settings, self.start, self.rng, self.device = settings, start, rng, device
+        self.budget = 0.65 * settings.points
+        self.shape_faces, self.shape_rest, self.n_shape = None, None, 0
         if settings.shape_weight:
-            for level in range(3, -1, -1):
-                self.shape_verts, faces, self.shape_part = spheres.mesh(level)
-                if len(self.shape_verts) <= 0.65 * settings.points:
-                    break
-        self.shape_faces = None if faces is None else torch.as_tensor(faces, device=device)
-        self.n_shape = len(self.shape_verts)
+            verts, faces, _, rest = start.shape_batch(self.budget, np.random.default_rng(0))
+            self.n_shape = len(verts)
+            self.shape_faces = torch.as_tensor(faces, device=device)
         self.n_free = max(settings.points - self.n_shape, 16)
-        self.area_verts, self.area_faces, area_part = spheres.mesh(4)
-        self.area_face_part = area_part[self.area_faces[:, 0]]
+        self.area_verts, self.area_faces, self.area_face_part = start.area_mesh(rng)
         self.area_p = None
         self.part = None
 
     def uniform(self, n):
-        """(n, 3) points uniform on the spheres (split by share) and their parts (n,)."""
-        x = self.rng.standard_normal((n, 3))
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-        part = np.repeat(np.arange(self.spheres.count), self.spheres.allot(n))
-        x = self.spheres.centres[part] + self.spheres.radii[part][:, None] * x
+        """(n, 3) points uniform on the start surface and their parts (n,)."""
+        x, part = self.start.uniform(n, self.rng)
         return torch.as_tensor(x, dtype=torch.float32, device=self.device), part
 
     @torch.no_grad()
@@ -310,11 +331,12 @@ class _SphereSampler:
         x = ((1 - r1)[:, None] * v[f[:, 0]] + (r1 * (1 - r2))[:, None] * v[f[:, 1]]
              + (r1 * r2)[:, None] * v[f[:, 2]])
         part = self.area_face_part[tri]
-        x = self.spheres.project(x, part)
+        x = self.start.project(x, part)
         return torch.as_tensor(x, dtype=torch.float32, device=self.device), part
 
     def batch(self, field, refresh):
-        """(points, 3) sphere points: free samples first, the rotated icospheres last."""
+        """(points, 3) start points: free samples first, the shape term's triangles last
+        (their rest shapes, or None, in `shape_rest`)."""
         n_stretch = int(round(self.settings.stretch_sampling * self.n_free))
         parts, labels = [], []
         if n_stretch:
@@ -326,11 +348,11 @@ class _SphereSampler:
             x, part = self.uniform(self.n_free - n_stretch)
             parts.append(x), labels.append(part)
         if self.n_shape:
-            q, _ = np.linalg.qr(self.rng.standard_normal((3, 3)))
-            centre = self.spheres.centres[self.shape_part]
-            parts.append(torch.as_tensor(centre + (self.shape_verts - centre) @ q,
-                                         dtype=torch.float32, device=self.device))
-            labels.append(self.shape_part)
+            verts, _, part, rest = self.start.shape_batch(self.budget, self.rng)
+            parts.append(torch.as_tensor(verts, dtype=torch.float32, device=self.device))
+            labels.append(part)
+            self.shape_rest = None if rest is None else torch.as_tensor(
+                rest, dtype=torch.float32, device=self.device)
         self.part = np.concatenate(labels)
         return torch.cat(parts)
 

@@ -45,6 +45,8 @@ def untangle(states, faces, find, max_rounds=None):
             step = _limit_slope(step, neighbours, top)
         verts = states[step, rows]
         bad = find(verts, faces)
+        if len(bad) and not step.any():  # back at t=0 and still crossing: the start crosses
+            break
     return verts, step, rounds
 
 

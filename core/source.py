@@ -1,0 +1,116 @@
+"""A user's mesh as the surface a flow starts from (Morph Onto). No torch, no bpy.
+
+A fit from the sphere starts from parts.SphereSet; a morph of the user's own mesh starts
+from a MeshSource instead. Both answer the same questions for the fit (training.py) and
+the stored flow (fitted_flow.py): where to draw points at t=0 (`uniform`), which
+triangles feed the shape term (`shape_batch`), which triangles measure where the flow
+stretches (`area_mesh`), how to put a point back on the surface (`project`, `onto`), and
+what the t=0 mesh is (`mesh`). The flow carries all of space, so every vertex of the
+source moves, whatever its topology: quads and n-gons (triangulated here only for the
+checks), open and non-manifold meshes, loose parts.
+"""
+import base64
+import zlib
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .sampling import sample_surface, triangle_areas
+
+MAX_AREA_FACES = 5120   # triangles whose flowed area guides the stretch sampling (a level-4 sphere's)
+ONTO_SAMPLES = 50_000   # surface samples that `onto` snaps a point to (plus the vertices)
+
+
+class MeshSource:
+    """The t=0 surface of a morph from a mesh: verts (V, 3) float64 normalised space,
+    faces (F, 3) int64 triangles (of the mesh's polygons, in its vertex order)."""
+
+    count = 1
+    shares = np.ones(1)
+
+    def __init__(self, verts, faces):
+        self.verts = np.asarray(verts, dtype=np.float64).reshape(-1, 3)
+        self.faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+        if (len(self.faces) == 0 or not np.isfinite(self.verts).all()
+                or self.faces.min() < 0 or self.faces.max() >= len(self.verts)):
+            raise ValueError("The source mesh has no faces to morph.")
+        self.areas = triangle_areas(self.verts, self.faces)
+        if not self.areas.sum() > 0:
+            raise ValueError("The source mesh has no surface area (all its faces are degenerate).")
+        self._rest = None   # (F, 3) each triangle's squared edges over their mean
+        self._onto = None   # KD-tree and points for `onto`
+        self.crossing = None  # faces that cross at t=0 (pipeline.output_mesh fills it)
+
+    # -- the same questions SphereSet answers ---------------------------------------------
+    def mesh(self, level=None):
+        """The source itself (any level): (verts (V, 3), faces (F, 3), part (V,) zeros)."""
+        return self.verts, self.faces, np.zeros(len(self.verts), dtype=np.int64)
+
+    def uniform(self, n, rng):
+        """(n, 3) points uniform by area on the source, and their parts (n,) zeros."""
+        return sample_surface(self.verts, self.faces, n, rng), np.zeros(n, dtype=np.int64)
+
+    def area_mesh(self, rng):
+        """Triangles whose flowed areas guide the stretch sampling: (verts, faces, face part
+        (F,)): the source's, or MAX_AREA_FACES of them drawn by area when it has more."""
+        faces = self.faces
+        if len(faces) > MAX_AREA_FACES:
+            live = np.flatnonzero(self.areas > 0)
+            p = self.areas[live] / self.areas[live].sum()
+            faces = faces[rng.choice(live, min(MAX_AREA_FACES, len(live)), replace=False, p=p)]
+        used, faces = np.unique(faces, return_inverse=True)
+        faces = faces.reshape(-1, 3)
+        return self.verts[used], faces, np.zeros(len(faces), dtype=np.int64)
+
+    def project(self, x, part):
+        """Points on the area mesh's triangles are on the source already: (N, 3) as given."""
+        return x
+
+    def shape_batch(self, budget, rng):
+        """Triangles for the shape term: (verts (3k, 3), faces (k, 3), part (3k,), rest
+        (k, 3)), k = budget // 3 triangles drawn by area, each with its own corners, and
+        rest: the source triangle's squared edge lengths over their mean (what the term
+        keeps, so the source's own triangle shapes are the rest state)."""
+        if self._rest is None:
+            v, f = self.verts, self.faces
+            sq = np.stack([((v[f[:, 0]] - v[f[:, 1]]) ** 2).sum(1), ((v[f[:, 1]] - v[f[:, 2]]) ** 2).sum(1),
+                           ((v[f[:, 2]] - v[f[:, 0]]) ** 2).sum(1)], axis=1)
+            self._rest = sq / np.maximum(sq.mean(axis=1, keepdims=True), 1e-300)
+        k = max(int(budget) // 3, 1)
+        tri = rng.choice(len(self.faces), k, p=self.areas / self.areas.sum())
+        verts = self.verts[self.faces[tri]].reshape(-1, 3)
+        return (verts, np.arange(3 * k, dtype=np.int64).reshape(k, 3),
+                np.zeros(3 * k, dtype=np.int64), self._rest[tri])
+
+    def onto(self, x):
+        """Points (N, 3) moved to the nearest of the source's vertices and ONTO_SAMPLES
+        surface samples (within a sample spacing of the surface)."""
+        if self._onto is None:
+            points = np.concatenate([self.verts, sample_surface(self.verts, self.faces, ONTO_SAMPLES, 0)])
+            self._onto = (cKDTree(points), points)
+        tree, points = self._onto
+        return points[tree.query(np.asarray(x, dtype=np.float64).reshape(-1, 3))[1]]
+
+    def allot(self, n, least=8):
+        return np.array([n])
+
+    # -- storage --------------------------------------------------------------------------
+    def to_dict(self):
+        """Plain data: vertices as float32 and triangles as int32, base64 zlib."""
+        return {"kind": "mesh", "vertex_count": len(self.verts),
+                "verts": _encode(self.verts.astype("<f4")), "faces": _encode(self.faces.astype("<i4"))}
+
+    @classmethod
+    def from_dict(cls, data):
+        verts = _decode(data["verts"], "<f4").reshape(-1, 3).astype(np.float64)
+        if len(verts) != int(data["vertex_count"]):
+            raise ValueError("the source mesh's vertex count does not match")
+        return cls(verts, _decode(data["faces"], "<i4").reshape(-1, 3).astype(np.int64))
+
+
+def _encode(array):
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(array).tobytes(), 6)).decode("ascii")
+
+
+def _decode(text, dtype):
+    return np.frombuffer(zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True)), dtype=dtype)

@@ -42,14 +42,14 @@ def test_fit_points_and_the_operator_derive_settings_the_same_way():
     """Issue 9 item 9: 30 iterations failed through the API (warm start 50 > 30)."""
     import types
     import neural_morph_api as nm
-    from neural_morph.blender import data
+    from neural_morph.blender import fitting
     verts, faces = core.icosphere(3)
     flow = nm.fit_points(core.sample_surface(verts, faces, 5_000, 0), iterations=30, points=64,
                          resolution=1)
     defaults = core.FitSettings()
     props = types.SimpleNamespace(iterations=30, points=64, resolution=1, seed=defaults.seed,
                                   learning_rate=defaults.learning_rate, steps=defaults.steps)
-    assert flow.settings == data.fit_settings(props)
+    assert flow.settings == fitting.fit_settings(props)
     assert flow.iterations == 30
 
 

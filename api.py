@@ -4,7 +4,7 @@ The enabled extension makes it importable under one fixed name, wherever it was
 installed::
 
     import neural_morph_api as nm
-    morph = nm.fit("Suzanne", iterations=400)         # new morph object, like the button
+    morph = nm.fit("Suzanne", iterations=400)         # new morph object, as the button makes
     verts, faces = nm.mesh(morph, level=6)            # (V, 3) world space, (F, 3)
     states, faces = nm.trajectory(morph, [0, 0.5, 1]) # (T, V, 3) sphere -> shape
     on_sphere = nm.inverse(morph, verts)              # (V, 3) world space, back on the sphere
@@ -41,8 +41,8 @@ def _object(obj):
 
 def _find_bvh():
     """Blender's self-intersection check, the one every output is cleaned with."""
-    from .blender import data
-    return data.self_intersecting_faces_bvh
+    from .blender import meshes
+    return meshes.self_intersecting_faces_bvh
 
 
 def _whole(name, value):
@@ -73,36 +73,36 @@ def _checked_settings(settings):
 
 def flow_of(obj):
     """The core.FittedFlow stored on a morph object."""
-    from .blender import data
-    return data.load_flow(_object(obj))  # its InputError is a ValueError
+    from .blender import store
+    return store.load_flow(_object(obj))  # its InputError is a ValueError
 
 
 def fit(target, **settings):
-    """Fit a mesh object (or its name) through `bpy.ops.neural_morph.fit`; returns the new
-    morph object. `settings` are the operator's properties (iterations, resolution, ...)."""
+    """Fit a mesh object (or its name) as the Fit button does, through the same function
+    (blender.fitting.fit_objects); returns the new morph object. `settings` are the
+    operator's properties (iterations, resolution, ..., continue_fit, source). On an error
+    nothing is created."""
     import bpy
+
+    from .blender import deps, fitting
     obj = _object(target)
     unknown = sorted(set(settings) - set(_settings.USER_SETTINGS) - {"continue_fit", "source"})
     if unknown:
         raise ValueError(f"Unknown fit setting(s): {', '.join(unknown)}.")
     settings = _checked_settings(settings)
-    # the README sentences for ranges and choices (e.g. normalization), not Blender's RNA ones
+    # the README sentences for ranges and choices (e.g. normalization)
     core.user_settings(**{k: v for k, v in settings.items() if k in _settings.USER_SETTINGS})
+    props = fitting.fit_props(obj.name, **settings)
+    progress = fitting.console_progress(props.iterations) if bpy.app.background else None
     try:
-        result = bpy.ops.neural_morph.fit(target=obj.name, **settings)  # type: ignore[attr-defined]  # registered at runtime
-    except (RuntimeError, TypeError) as exc:  # the operator's error report, or a bad setting
-        raise ValueError(_sentence(exc)) from None
-    if result != {'FINISHED'}:
-        raise ValueError("The fit was cancelled; nothing was created.")
-    return bpy.context.view_layer.objects.active
-
-
-def _sentence(exc):
-    """The message of an operator's RuntimeError without Blender's "Error: " prefixes."""
-    text = str(exc).strip()
-    while text.startswith("Error: "):
-        text = text[len("Error: "):].strip()
-    return text
+        morph, figures = fitting.fit_objects(bpy.context, props, progress)
+    except KeyboardInterrupt:  # Ctrl+C
+        raise ValueError("The fit was cancelled; nothing was created.") from None
+    except deps.MissingDependency as exc:
+        raise ValueError(str(exc)) from None
+    if bpy.app.background:  # what the operator's reports printed in the background
+        fitting.report_result(fitting.CONSOLE, figures)
+    return morph
 
 
 def fit_points(target_points, /, progress=None, **settings):
@@ -119,8 +119,8 @@ def fit_points(target_points, /, progress=None, **settings):
 
 
 def _world(obj, unit):
-    mw = np.array(obj.matrix_world, dtype=np.float64)
-    return unit @ mw[:3, :3].T + mw[:3, 3]
+    from .blender import meshes
+    return meshes.transform_points(obj.matrix_world, unit)
 
 
 def mesh(obj, level=core.FitSettings.resolution):
@@ -204,6 +204,7 @@ def inverse(obj, points, return_distance=False):
     moved onto the target (by at most 0.04 of the unit ball, core/snap.py), are not on
     φ(sphere), so they do not come back exactly onto the sphere (their distance says by how
     much)."""
+    from .blender import meshes
     points = _points(points)
     if hasattr(obj, "inverse"):  # a FittedFlow: its target's space
         flow = obj
@@ -213,8 +214,8 @@ def inverse(obj, points, return_distance=False):
         flow = flow_of(obj)
         mw = np.array(obj.matrix_world, dtype=np.float64)
     unit = flow.inverse((points - mw[:3, 3]) @ np.linalg.inv(mw[:3, :3]).T, normalized=True)
-    result = unit @ mw[:3, :3].T + mw[:3, 3]
+    result = meshes.transform_points(mw, unit)
     if not return_distance:
         return result
-    landed = flow.flow(flow.spheres.onto(unit)) @ mw[:3, :3].T + mw[:3, 3]
+    landed = meshes.transform_points(mw, flow.flow(flow.spheres.onto(unit)))
     return result, np.linalg.norm(landed - points, axis=1)

@@ -264,7 +264,7 @@ def operator_props(overrides):
     return argparse.Namespace(**values)
 
 
-def operator_fit(data, target, **props):
+def operator_fit(blender, target, **props):
     """bpy.ops.neural_morph.fit on `target` with `props`, as a user calls it.
 
     Returns (morph object, wall seconds of the call, its neural_morph_* figures,
@@ -276,11 +276,11 @@ def operator_fit(data, target, **props):
     if status != {'FINISHED'} or morph is None or morph == target:
         raise RuntimeError(f"neural_morph.fit({props}) returned {status}")
     mw = np.array(morph.matrix_world, dtype=np.float64)
-    world = data.mesh_vertices(morph.data) @ mw[:3, :3].T + mw[:3, 3]
-    return morph, wall, data.figures_of(morph), world, data.mesh_triangles(morph.data)
+    world = blender.meshes.mesh_vertices(morph.data) @ mw[:3, :3].T + mw[:3, 3]
+    return morph, wall, blender.store.figures_of(morph), world, blender.meshes.mesh_triangles(morph.data)
 
 
-def metrics_row(core, method, verts, faces, target_tri, samples, seconds, mem, data, **extra):
+def metrics_row(core, method, verts, faces, target_tri, samples, seconds, mem, blender, **extra):
     m = core.metrics.surface_metrics(verts, faces, target_tri[0], target_tri[1], samples=samples,
                                      thresholds=THRESHOLDS)
     row = {"method": method, "vertices": len(verts), "faces": len(faces), "seconds": seconds,
@@ -289,27 +289,27 @@ def metrics_row(core, method, verts, faces, target_tri, samples, seconds, mem, d
            # level-6 and 7 meshes (text, 2026-12-01) exhausted 24 GB, so above 30k faces only Blender counts
            "self_intersections": (core.count_self_intersections(verts, faces)
                                   if len(faces) <= 30_000 else None),
-           "self_intersections_bvh": data.count_self_intersections_bvh(verts, faces)}
+           "self_intersections_bvh": blender.meshes.count_self_intersections_bvh(verts, faces)}
     row.update(extra)
     return row
 
 
 def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
     """Fill `res` for one target; what was measured before a failure stays in it."""
-    core, data = nm.core, nm.blender.data
+    core, blender = nm.core, nm.blender
     ctx = bpy.context
     samples = args.settings["metric_samples"]
     target = load_target(name, path)
-    target_tri = data.evaluated_triangles(ctx, target)
+    target_tri = blender.targets.evaluated_triangles(ctx, target)
     res["target_vertices"], res["target_triangles"] = len(target_tri[0]), len(target_tri[1])
     print(f"\n=== {name}: {len(target_tri[1]):,} triangles ===", flush=True)
 
     # 1. Neural Morph through the operator, as a user runs it.
     props = operator_props(args.overrides)
     with PeakRSS() as mem:
-        morph, wall, fig, world, faces = operator_fit(data, target, **args.overrides)
+        morph, wall, fig, world, faces = operator_fit(blender, target, **args.overrides)
     row = metrics_row(core, "Neural Morph", world, faces, target_tri, samples,
-                      float(fig["seconds"]), mem, data, wall_seconds=wall,
+                      float(fig["seconds"]), mem, blender, wall_seconds=wall,
                       resolution=int(fig["resolution"]), iterations=int(fig["iterations"]),
                       operator_self_intersections=int(fig["self_intersections"]),
                       parts=int(fig.get("parts", 1)), pulled_back=int(fig.get("pulled_back", 0)),
@@ -335,11 +335,11 @@ def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
     res["speed_default"] = None
     if name.lower() not in args.settings["ttq_targets"]:
         return bench_shrinkwrap_and_render(res, name, target, morph, target_tri, level, args,
-                                           core, data, samples, out_dir)
+                                           core, blender, samples, out_dir)
     ttq = time_to_quality_ours(core, points, settings, target_tri, level, args)
     res["curve"] = {"seconds": ttq["stamps"], "losses": ttq["losses"],
                     "warm_start": settings.warm_start,
-                    "identical_to_operator": bool(np.array_equal(data.load_flow(morph).history,
+                    "identical_to_operator": bool(np.array_equal(blender.store.load_flow(morph).history,
                                                                  ttq["losses"]))}
     res["speed_default"] = speed_figures(core, settings, per_iteration(
         ttq["stamps"], first=settings.warm_start + 1), peak_gflops)
@@ -360,13 +360,13 @@ def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
             pass
         res["rows"].append(metrics_row(core, f"Seed config ({iterations} it. in our time)",
                                        sverts, sfaces, target_tri, samples, float(fig["seconds"]),
-                                       mem, data, iterations=iterations))
+                                       mem, blender, iterations=iterations))
         res["seed_quality"] = {"iterations": iterations, "history": seed_run["history"]}
     return bench_shrinkwrap_and_render(res, name, target, morph, target_tri, level, args, core,
-                                       data, samples, out_dir)
+                                       blender, samples, out_dir)
 
 
-def bench_shrinkwrap_and_render(res, name, target, morph, target_tri, level, args, core, data,
+def bench_shrinkwrap_and_render(res, name, target, morph, target_tri, level, args, core, blender,
                                 samples, out_dir):
     """Shrinkwrap's three modes at our vertex count, then the side-by-side render."""
     ctx = bpy.context
@@ -381,7 +381,7 @@ def bench_shrinkwrap_and_render(res, name, target, morph, target_tri, level, arg
                                                            radius)
             wrapped[mode] = obj
             res["rows"].append(metrics_row(core, f"Shrinkwrap {mode}", verts, sfaces, target_tri,
-                                           samples, secs, mem, data, mode=mode))
+                                           samples, secs, mem, blender, mode=mode))
         except Exception as exc:
             traceback.print_exc()
             res.setdefault("errors", []).append(f"Shrinkwrap {mode}: {exc}")
@@ -481,13 +481,13 @@ ABLATIONS = {
 
 def ablation_study(nm, args):
     """Each ingredient switched off in turn, through core.run_fit with Blender's check."""
-    core, data = nm.core, nm.blender.data
+    core, blender = nm.core, nm.blender
     rows = []
     for name, path in targets(args):
         if name.lower() not in args.settings["ablation_targets"]:
             continue
         target = load_target(name, path)
-        tri = data.evaluated_triangles(bpy.context, target)
+        tri = blender.targets.evaluated_triangles(bpy.context, target)
         wanted = [w.strip().lower() for w in args.variants.split(",") if w.strip()]
         for label, change in ABLATIONS.items():
             if wanted and not any(w in label.lower() for w in wanted):
@@ -496,18 +496,19 @@ def ablation_study(nm, args):
                                              "iterations": args.settings["ablation_iterations"]})
             points = core.sample_surface(tri[0], tri[1], settings.target_samples, settings.seed)
             t0 = time.perf_counter()
-            result = core.run_fit(points, settings, find=data.self_intersecting_faces_bvh)
+            result = core.run_fit(points, settings, find=blender.meshes.self_intersecting_faces_bvh)
             seconds = time.perf_counter() - t0
             world = result.model.to_target(result.verts)
             result.model.settings.untangle = False  # the raw output, before untangling
             raw = core.output_mesh(result.model, settings.resolution,
-                                   data.self_intersecting_faces_bvh)[3]
+                                   blender.meshes.self_intersecting_faces_bvh)[3]
             m = core.metrics.surface_metrics(world, result.faces, tri[0], tri[1],
                                              samples=args.settings["metric_samples"],
                                              thresholds=THRESHOLDS)
             rows.append({"target": name, "variant": label, "seconds": seconds,
                          "raw_self_intersections": int(raw),
-                         "self_intersections": data.count_self_intersections_bvh(world, result.faces),
+                         "self_intersections": blender.meshes.count_self_intersections_bvh(
+                             world, result.faces),
                          **m})
             print(f"ablation {name} / {label}: F@0.5% {m['fscore@0.005']:.3f} F@1% "
                   f"{m['fscore@0.01']:.3f} self-int {rows[-1]['self_intersections']} raw {raw} "
@@ -522,7 +523,7 @@ def preset_study(nm, args):
     the same level for reference."""
     for sub in ("metrics", "presets"):  # not in core's public surface
         importlib.import_module(f"{extension.MODULE}.core.{sub}")
-    core, data = nm.core, nm.blender.data
+    core, blender = nm.core, nm.blender
     ctx = bpy.context
     rows = []
     for name, path in targets(args):
@@ -531,8 +532,8 @@ def preset_study(nm, args):
         for preset_name, values in core.presets.presets().items():
             values = dict(values, **args.overrides) if args.quick else dict(values)
             target = load_target(name, path)
-            tri = data.evaluated_triangles(ctx, target)
-            morph, wall, fig, world, faces = operator_fit(data, target, **values)
+            tri = blender.targets.evaluated_triangles(ctx, target)
+            morph, wall, fig, world, faces = operator_fit(blender, target, **values)
             m = core.metrics.surface_metrics(world, faces, tri[0], tri[1],
                                              samples=args.settings["metric_samples"],
                                              thresholds=THRESHOLDS)
@@ -551,7 +552,7 @@ def preset_study(nm, args):
                          "operator_seconds": float(fig["seconds"]),
                          "iterations": int(fig["iterations"]), "points": int(values["points"]),
                          "level": level, "vertices": len(world),
-                         "self_intersections": data.count_self_intersections_bvh(world, faces),
+                         "self_intersections": blender.meshes.count_self_intersections_bvh(world, faces),
                          **m, "shrinkwrap": best})
             print(f"preset {name} / {preset_name}: {wall:.1f} s, F@0.5% {m['fscore@0.005']:.3f} "
                   f"F@1% {m['fscore@0.01']:.3f} (Shrinkwrap {best['fscore@0.005']:.3f} / "
@@ -564,7 +565,7 @@ def preset_study(nm, args):
 def timing_study(nm, args):
     """The operator at its defaults, `--timing-only` runs per target: wall seconds of the
     whole call (sampling, fit, output check and writing the object) and its figures."""
-    data = nm.blender.data
+    blender = nm.blender
     rows = []
     for name, path in targets(args):
         runs = []
@@ -573,7 +574,7 @@ def timing_study(nm, args):
             t0 = time.perf_counter()
             status = bpy.ops.neural_morph.fit(target=target.name, **args.overrides)
             runs.append(time.perf_counter() - t0)
-            fig = data.figures_of(bpy.context.active_object)
+            fig = blender.store.figures_of(bpy.context.active_object)
             print(f"timing {name}: {runs[-1]:.1f} s {status}", flush=True)
         rows.append({"target": name, "seconds": runs, "median": float(np.median(runs)),
                      "self_intersections": int(fig["self_intersections"]),

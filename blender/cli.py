@@ -4,7 +4,8 @@ Registered with `bpy.utils.register_cli_command` while the extension is enabled.
 (OBJ, PLY, STL, glTF/GLB through Blender's own importers, or `scene.blend:Object`) gives
 `<output>/<name>.blend` holding the target and its morph (flow stored), optionally the
 morph exported with Blender's exporter, and one entry in `<output>/report.json`.
-Fits go through `bpy.ops.neural_morph.fit`, so they behave exactly like the button.
+Fits go through `fitting.fit_objects`, the function behind the Fit button, so they equal
+the button's.
 """
 import argparse
 import atexit
@@ -27,7 +28,7 @@ import bpy
 from .. import core
 from ..core import presets
 from ..core import settings as core_settings
-from . import data, deps
+from . import deps, fitting, store, targets
 
 COMMAND = "neural_morph"
 PROG = f"blender -b -c {COMMAND}"
@@ -262,7 +263,7 @@ def load_asset(asset):
         result = getattr(getattr(bpy.ops, module), name)(**{keyword: str(path)})
     except RuntimeError as exc:
         raise AssetError(f"{asset.path}: Blender could not import it: {_clean(exc)}") from None
-    new = [o for o in bpy.data.objects if o not in before and o.type in data.SURFACE_TYPES]
+    new = [o for o in bpy.data.objects if o not in before and o.type in targets.SURFACE_TYPES]
     if result != {'FINISHED'} or not new:
         raise AssetError(f"{asset.path}: nothing to fit (Blender imported no mesh from it; "
                          f"is it a valid {suffix[1:].upper()} file?).")
@@ -270,6 +271,7 @@ def load_asset(asset):
 
 
 def _clean(exc):
+    """The message of a Blender operator's RuntimeError (an importer's), on one line."""
     return " ".join(str(exc).replace("Error: ", "").split())
 
 
@@ -280,15 +282,21 @@ def fit_asset(asset, out_dir, settings, export):
     for obj in bpy.context.view_layer.objects:
         obj.select_set(obj.name in names)
     bpy.context.view_layer.objects.active = bpy.data.objects[names[0]]
-    try:  # one name: that object; several (a multi-object file): their union, like the panel
-        result = bpy.ops.neural_morph.fit(  # type: ignore[attr-defined]  # registered at runtime
-            target=names[0] if len(names) == 1 else "", **settings)
-    except RuntimeError as exc:
-        raise AssetError(f"{asset.spec}: {_clean(exc)}") from None
-    if result != {'FINISHED'}:
-        raise KeyboardInterrupt  # the operator cancels only when interrupted (Ctrl+C)
-    morph = bpy.context.active_object
-    figures = data.figures_of(morph)
+    # one name: that object; several (a multi-object file): their union, like the panel
+    props = fitting.fit_props(names[0] if len(names) == 1 else "", **settings)
+    try:  # the button's fit; Ctrl+C (KeyboardInterrupt) stops the batch
+        morph, _ = fitting.fit_objects(bpy.context, props, fitting.console_progress(props.iterations))
+    except (ValueError, deps.MissingDependency) as exc:  # bad input: its sentence
+        fitting.CONSOLE.report({'ERROR'}, str(exc))
+        raise AssetError(f"{asset.spec}: {exc}") from None
+    except Exception as exc:  # a bug: its traceback, and the sentence the operator reports
+        traceback.print_exception(exc)
+        sentence = (f"Neural Morph failed unexpectedly ({type(exc).__name__}: {exc}); its traceback "
+                    "is printed in the system console: please report it.")
+        fitting.CONSOLE.report({'ERROR'}, sentence)
+        raise AssetError(f"{asset.spec}: {sentence}") from None
+    figures = store.figures_of(morph)
+    fitting.report_result(fitting.CONSOLE, figures)
     files = asset.outputs(out_dir, export)
     partial = [f.with_name(f.name + PARTIAL) for f in files]
     writing, renamed = files[0], []
@@ -361,13 +369,13 @@ def earlier_fit(blend):
     except RuntimeError:
         return None
     for obj in bpy.data.objects:
-        if data.FLOW_KEY in obj.keys():  # type: ignore[operator]  # stub: keys -> None
+        if store.FLOW_KEY in obj.keys():  # type: ignore[operator]  # stub: keys -> None
             try:
-                settings = json.loads(str(obj[data.FLOW_KEY]))["settings"]
+                settings = json.loads(str(obj[store.FLOW_KEY]))["settings"]
                 record = json.loads(str(bpy.context.scene.get(RUN_KEY, "{}")))
             except (ValueError, KeyError, TypeError):
                 return None
-            return settings, data.figures_of(obj), record
+            return settings, store.figures_of(obj), record
     return None
 
 

@@ -8,7 +8,7 @@ import bpy
 
 from .. import core
 from ..core.settings import PREVIEW_LEVEL
-from . import data
+from . import fitting, guards, meshes, store
 
 _state: dict[str, Any] = {"job": None, "request": None, "preview": None, "preview_version": 0}
 
@@ -22,10 +22,10 @@ def active_job():
 def start_job(context, props):
     """Validate, sample and start a background fit. InputError if one is running."""
     if active_job() is not None:
-        raise data.InputError("A fit is already running: wait for it or press Esc to cancel it.")
-    request = data.prepare_fit(context, props)
+        raise guards.InputError("A fit is already running: wait for it or press Esc to cancel it.")
+    request = fitting.prepare_fit(context, props)
     job = core.FitJob(request.points, request.settings, init=request.init,
-                      preview_level=PREVIEW_LEVEL, find=data.self_intersecting_faces_bvh,
+                      preview_level=PREVIEW_LEVEL, find=meshes.self_intersecting_faces_bvh,
                       labels=request.labels).start()
     _state.update(job=job, request=request, preview_version=0)
     return job
@@ -44,14 +44,14 @@ def update_preview(context):
     obj = bpy.data.objects.get(_state["preview"] or "")
     if obj is None:
         name = f"{request.target_name} Morph Preview"
-        obj = bpy.data.objects.new(name, data.write_mesh(name, verts, job.preview_faces))
-        obj[data.PREFIX + "preview"] = True
+        obj = bpy.data.objects.new(name, meshes.write_mesh(name, verts, job.preview_faces))
+        obj[store.PREFIX + "preview"] = True
         context.scene.collection.objects.link(obj)
         _state["preview"] = obj.name
     else:
         obj.data.vertices.foreach_set("co", verts.ravel())
         obj.data.update()
-    obj.matrix_world = data.matrix(job.transform)
+    obj.matrix_world = meshes.matrix(job.transform)
     _state["preview_version"] = job.preview_version
     return obj
 
@@ -81,8 +81,8 @@ def finish_job(context, job):
     target = bpy.data.objects.get(request.target_name)
     morph = bpy.data.objects.get(request.morph_name) if request.morph_name else None
     if target is None or (request.morph_name and morph is None):
-        raise data.InputError("An object of the fit was deleted during the fit; nothing was created.")
-    return data.write_fit_result(context, target, job.result(), time.perf_counter() - job.started_at,
+        raise guards.InputError("An object of the fit was deleted during the fit; nothing was created.")
+    return fitting.write_fit_result(context, target, job.result(), time.perf_counter() - job.started_at,
                                  morph, request.sources)
 
 

@@ -1,7 +1,7 @@
 """Maths of the morph animations: frames, blended states and their self-intersection check.
 No Blender data here; the intersection counter is passed in (Blender passes its BVH tree).
 
-How Blender shows the keys (blender/data.py build_shape_keys): each state is a relative
+How Blender shows the keys (blender/shapekeys.py build_shape_keys): each state is a relative
 shape key whose value is keyframed 1 at its own frame and 0 at its neighbours' frames,
 with LINEAR interpolation and constant extrapolation. Between the frames of two
 neighbouring keys, the mesh is therefore the linear blend of those two states, which

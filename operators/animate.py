@@ -7,15 +7,8 @@ import numpy as np
 from bpy.props import BoolProperty
 
 from .. import core
-from ..blender import data, props
+from ..blender import guards, meshes, props, scene, shapekeys, store
 from .base import NeuralMorphOperator
-
-
-def check_writable(obj):
-    """What every operator that rewrites a morph's mesh checks first (animate, remesh,
-    continue fit): not linked or a read-only override, and not shared with other objects."""
-    data.check_editable(obj)
-    data.check_single_user(obj)
 
 
 SETTINGS = ("keys", "frame_start", "frame_end", "ease", "reverse")  # what ANIMATION_KEY stores for rebuilds
@@ -29,35 +22,35 @@ def animate(obj, model, keys, frame_start, frame_end, ease, reverse, replace=Tru
     The mesh becomes the flow's shape at t=1 (the Basis). Hand edits made since Neural
     Morph last wrote the mesh are refused unless `replace`."""
     if frame_end <= frame_start:
-        raise data.InputError("End Frame must come after Start Frame.")
+        raise guards.InputError("End Frame must come after Start Frame.")
     core.settings.check_keys(keys)
-    check_writable(obj)
-    level = data.output_level(obj, model)
-    if not replace and data.edited_by_hand(obj):
-        raise data.InputError(
+    guards.check_writable(obj)
+    level = store.output_level(obj, model)
+    if not replace and store.edited_by_hand(obj):
+        raise guards.InputError(
             f"'{obj.name}' was edited since Neural Morph wrote it, and Animate would overwrite the "
             "edits with the flow's shape: enable Replace Edits to do that, or keep the edits and "
             "do not animate.")
     faces = model.sphere(level)[1]
     result = core.clean_keys(
-        lambda t: core.output_mesh(model, level, data.self_intersecting_faces_bvh, t)[0],
+        lambda t: core.output_mesh(model, level, meshes.self_intersecting_faces_bvh, t)[0],
         np.linspace(0.0, 1.0, keys), core.Timing(frame_start, frame_end, ease, reverse),
-        lambda verts: data.count_self_intersections_bvh(verts, faces), basis_time=1.0)
-    data.clear_animation(obj)
+        lambda verts: meshes.count_self_intersections_bvh(verts, faces), basis_time=1.0)
+    shapekeys.clear_animation(obj)
     obj.data.vertices.foreach_set("co", result.states[-1].astype(np.float32).ravel())
     obj.data.update()
-    data.build_shape_keys(obj, result.states, result.times, result.frames)
+    shapekeys.build_shape_keys(obj, result.states, result.times, result.frames)
     names = [kb.name for kb in obj.data.shape_keys.key_blocks]
-    obj[data.ANIMATION_KEY] = json.dumps(dict(keys=keys, frame_start=frame_start, frame_end=frame_end,
+    obj[store.ANIMATION_KEY] = json.dumps(dict(keys=keys, frame_start=frame_start, frame_end=frame_end,
                                               ease=ease, reverse=reverse, names=names))
     store_check(obj, result)
-    data.mark_written(obj)
+    store.mark_written(obj)
     return result
 
 
 def store_check(obj, result):
     """The figures of an animation's check (core.AnimationKeys) on the object."""
-    data.store_figures(obj, {"animation_keys": len(result.times),
+    store.store_figures(obj, {"animation_keys": len(result.times),
                              "animation_keys_added": len(result.added),
                              "animation_frames_checked": f"{result.first}-{result.last}",
                              "animation_self_intersections": result.worst})
@@ -92,9 +85,9 @@ class NEURALMORPH_OT_animate(NeuralMorphOperator, bpy.types.Operator):
         replace: bool
 
     def run(self, context):
-        obj, model = data.morph_object(context, self.object)
-        check_writable(obj)
-        with data.object_mode(context, obj):
+        obj, model = store.morph_object(context, self.object)
+        guards.check_writable(obj)
+        with scene.object_mode(context, obj):
             result = animate(obj, model, self.keys, self.frame_start, self.frame_end, self.ease,
                              self.reverse, replace=self.replace)
         self.report_check(f"Animated '{obj.name}'", result)

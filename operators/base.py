@@ -1,7 +1,7 @@
 """What every Neural Morph operator shares: poll, error reporting, selection, frame checks.
 
 A new operator: subclass `NeuralMorphOperator` and `bpy.types.Operator`, put its work in
-`run(context)` (raise blender.data.InputError with a sentence for bad input), add the
+`run(context)` (raise blender.guards.InputError with a sentence for bad input), add the
 class to its module's `classes` and that module to operators/__init__.py.
 
 Errors: the project's own (EXPECTED) are bad input or a missing package, and their
@@ -12,9 +12,9 @@ import traceback
 from typing import TYPE_CHECKING
 
 from ..blender import deps
-from ..blender.data import InputError, select_only  # noqa: F401  (select_only: for the operators)
+from ..blender.guards import InputError
 
-# blender.data.InputError (a ValueError), core's ValueError with a sentence, and
+# blender.guards.InputError (a ValueError), core's ValueError with a sentence, and
 # deps.MissingDependency: what the user can act on from the message alone
 EXPECTED = (ValueError, deps.MissingDependency)
 

@@ -1,54 +1,15 @@
 """`neural_morph.fit`: sample the target, fit a sphere flow, write a new morph object.
 
-The work is in blender/ (data.prepare_fit, data.write_fit_result, jobs) and core/; this
-module holds the operator and what it reports.
+The work is in blender/ (fitting.fit_objects, the one fit of every entry point; jobs.py, the
+same steps on a worker thread) and core/; this module holds the operator and its modal loop.
 """
-import time
 from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
 
-from .. import core
-from ..blender import data, jobs, props
+from ..blender import fitting, jobs, props
 from .base import NeuralMorphOperator
-
-
-def summary(figures):
-    return (f"Neural Morph: {figures['iterations']} iterations in {figures['seconds']:.1f} s, "
-            f"Chamfer {figures['chamfer']:.2e}, level {figures['resolution']} "
-            f"({figures['vertices']} vertices), {figures['self_intersections']} self-intersecting faces")
-
-
-# above this share of its vertices held back by the untangle step, a fit says so
-PULLED_WARNING = 0.02
-
-
-def report_result(op, figures):
-    # Every output is untangled (core.output_mesh), so the count is 0; what the untangle
-    # step gave up for it is said when it is more than a trace.
-    op.report({'INFO'}, summary(figures))
-    pulled, vertices = figures.get("pulled_back", 0), max(figures["vertices"], 1)
-    if pulled > PULLED_WARNING * vertices:
-        op.report({'WARNING'},
-                  f"Neural Morph: {pulled} vertices ({100 * pulled / vertices:.1f}%) stop short of "
-                  f"the shape (by up to {figures['pulled_distance']:.2f} of the unit ball), where the "
-                  "surface would otherwise cross itself: those regions follow the flow only part "
-                  "of the way and look smoothed.")
-
-
-def _console_progress(total):
-    """A progress callback that prints iteration, loss and time left to stdout."""
-    start = time.perf_counter()
-    every = max(1, min(total // 20, 50))
-
-    def progress(iteration, loss):
-        if iteration % every == 0 or iteration == total:
-            spent = time.perf_counter() - start
-            left = spent / iteration * (total - iteration)
-            print(f"Neural Morph: iteration {iteration}/{total}  loss {loss:.4g}  "
-                  f"{left:.0f} s left", flush=True)
-    return progress
 
 
 class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
@@ -84,19 +45,13 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
         seed: int
 
     def run(self, context):
-        start = time.perf_counter()
-        request = data.prepare_fit(context, self)
-        settings = request.settings
-        progress = _console_progress(settings.iterations) if bpy.app.background else None
+        progress = fitting.console_progress(self.iterations) if bpy.app.background else None
         try:
-            result = core.run_fit(request.points, settings, progress=progress, init=request.init,
-                                  find=data.self_intersecting_faces_bvh, labels=request.labels)
+            _, figures = fitting.fit_objects(context, self, progress)
         except KeyboardInterrupt:
             self.report({'WARNING'}, "Neural Morph fit cancelled; nothing was created.")
             return {'CANCELLED'}
-        _, figures = data.write_fit_result(context, request.target, result,
-                                           time.perf_counter() - start, request.morph, request.targets)
-        report_result(self, figures)
+        fitting.report_result(self, figures)
         return {'FINISHED'}
 
     def invoke(self, context, event):
@@ -134,7 +89,7 @@ class NEURALMORPH_OT_fit(NeuralMorphOperator, bpy.types.Operator):
         if state == "failed" or obj is None:
             failed = f"Neural Morph fit failed: {job.error} (its traceback is printed in the system console)"
             return self._end(context, {'CANCELLED'}, ('ERROR', failed))
-        report_result(self, figures)
+        fitting.report_result(self, figures)
         return self._end(context, {'FINISHED'}, None)
 
     def _end(self, context, status, message):

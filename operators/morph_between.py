@@ -6,10 +6,10 @@ import numpy as np
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from .. import core
-from ..blender import data, props
+from ..blender import guards, meshes, props, scene, shapekeys, store
 from ..core.settings import MAX_LEVEL
 from .animate import store_check
-from .base import NeuralMorphOperator, select_only
+from .base import NeuralMorphOperator
 
 
 class NEURALMORPH_OT_morph_between(NeuralMorphOperator, bpy.types.Operator):
@@ -39,17 +39,17 @@ class NEURALMORPH_OT_morph_between(NeuralMorphOperator, bpy.types.Operator):
 
     def run(self, context):
         if not self.source or not self.target:
-            raise data.InputError("Set both Source and Target morph objects.")
-        obj_a, model_a = data.morph_object(context, self.source)
-        obj_b, model_b = data.morph_object(context, self.target)
+            raise guards.InputError("Set both Source and Target morph objects.")
+        obj_a, model_a = store.morph_object(context, self.source)
+        obj_b, model_b = store.morph_object(context, self.target)
         self.check_frames()
         core.settings.check_keys(self.keys)
         for obj, model in ((obj_a, model_a), (obj_b, model_b)):
             if model.spheres.count > 1:
-                raise data.InputError(
+                raise guards.InputError(
                     f"'{obj.name}' was fitted with {model.spheres.count} separate parts, and Morph "
                     "Between blends morphs of one sphere each: refit it with Parts set to One.")
-        level = self.resolution if self.resolution >= 0 else data.output_level(obj_a, model_a)
+        level = self.resolution if self.resolution >= 0 else store.output_level(obj_a, model_a)
         world_a, world_b = _world_matrix(obj_a), _world_matrix(obj_b)
         # blend_state works where each flow was fitted; each object may have moved since
         # (its matrix_world no longer the flow's matrix), so carry the states along with the
@@ -60,25 +60,25 @@ class NEURALMORPH_OT_morph_between(NeuralMorphOperator, bpy.types.Operator):
 
         def state_at(s):
             state = core.blend_state(model_a, model_b, level, s, self.path,
-                                     data.self_intersecting_faces_bvh)
-            return _apply(to_local @ ((1.0 - s) * moved_a + s * moved_b), state)
+                                     meshes.self_intersecting_faces_bvh)
+            return meshes.transform_points(to_local @ ((1.0 - s) * moved_a + s * moved_b), state)
 
         faces = model_a.sphere(level)[1]
         result = core.clean_keys(
             state_at, np.linspace(0.0, 1.0, self.keys),
             core.Timing(self.frame_start, self.frame_end, self.ease, self.reverse),
-            lambda verts: data.count_self_intersections_bvh(verts, faces), basis_time=0.0)
+            lambda verts: meshes.count_self_intersections_bvh(verts, faces), basis_time=0.0)
         name = f"{obj_a.name} to {obj_b.name}"
-        mesh = data.write_mesh(name, result.states[0], faces, model_a.sphere_uvs(level))
+        mesh = meshes.write_mesh(name, result.states[0], faces, model_a.sphere_uvs(level))
         obj = bpy.data.objects.new(name, mesh)
-        obj.matrix_world = data.matrix(world_a)
-        data.build_shape_keys(obj, result.states, result.times, result.frames, label="s")
-        data.store_figures(obj, {"morph_source": obj_a.name, "morph_target": obj_b.name,
+        obj.matrix_world = meshes.matrix(world_a)
+        shapekeys.build_shape_keys(obj, result.states, result.times, result.frames, label="s")
+        store.store_figures(obj, {"morph_source": obj_a.name, "morph_target": obj_b.name,
                                  "morph_path": self.path, "resolution": level,
                                  "vertices": len(result.states[0])})
         store_check(obj, result)
-        data.output_collection(context, obj_a).objects.link(obj)  # last: nothing partial is left
-        select_only(context, obj)
+        scene.output_collection(context, obj_a).objects.link(obj)  # last: nothing partial is left
+        scene.select_only(context, obj)
         self.report_check(f"Morph '{name}'", result)
         return {'FINISHED'}
 
@@ -87,15 +87,10 @@ def _world_matrix(obj):
     """The object's matrix_world as a (4, 4) array; InputError when it cannot be inverted."""
     m = np.array(obj.matrix_world, dtype=np.float64)
     if not np.isfinite(m).all():
-        raise data.InputError(f"'{obj.name}' has a non-finite transform.")
+        raise guards.InputError(f"'{obj.name}' has a non-finite transform.")
     if abs(np.linalg.det(m[:3, :3])) < 1e-30:
-        raise data.InputError(f"'{obj.name}' has a zero scale: give it a non-zero scale first.")
+        raise guards.InputError(f"'{obj.name}' has a zero scale: give it a non-zero scale first.")
     return m
-
-
-def _apply(m, points):
-    """Apply a (4, 4) affine matrix to points (..., 3)."""
-    return np.asarray(points, dtype=np.float64) @ m[:3, :3].T + m[:3, 3]
 
 
 classes = (NEURALMORPH_OT_morph_between,)

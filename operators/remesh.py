@@ -6,8 +6,8 @@ import bpy
 from bpy.props import BoolProperty
 
 from .. import core
-from ..blender import data, props
-from .animate import SETTINGS, animate, animation_names, check_writable
+from ..blender import guards, meshes, props, scene, shapekeys, store
+from .animate import SETTINGS, animate, animation_names
 from .base import NeuralMorphOperator
 
 
@@ -25,27 +25,27 @@ def remesh(obj, model, level):
     seconds no longer describe it: the Chamfer is measured again against the flow's stored
     target samples (flows made before they were stored: removed), the seconds removed.
     Returns (self-intersecting faces left, the names of the figures removed)."""
-    verts, faces, _, bad = core.output_mesh(model, level, data.self_intersecting_faces_bvh)
-    previous = obj.get(data.PREFIX + "resolution")
-    data.write_mesh(obj.data.name, verts, faces, model.sphere_uvs(level), mesh=obj.data)
+    verts, faces, _, bad = core.output_mesh(model, level, meshes.self_intersecting_faces_bvh)
+    previous = obj.get(store.PREFIX + "resolution")
+    meshes.write_mesh(obj.data.name, verts, faces, model.sphere_uvs(level), mesh=obj.data)
     removed, figures = [], {"resolution": level, "vertices": len(verts), "self_intersections": bad}
     if previous is None or int(previous) != level:  # the same level: the fit's mesh again
         chamfer = model.chamfer(verts, faces)
         if chamfer is not None:
             figures["chamfer"] = chamfer
         removed = [name for name in FIT_FIGURES
-                   if data.PREFIX + name in obj.keys() and name not in figures]
+                   if store.PREFIX + name in obj.keys() and name not in figures]
         for name in removed:
-            del obj[data.PREFIX + name]
-    data.store_figures(obj, figures)
-    data.mark_written(obj)
+            del obj[store.PREFIX + name]
+    store.store_figures(obj, figures)
+    store.mark_written(obj)
     return bad, removed
 
 
 def stored_animation(obj):
     """The settings of the animation animate() made, if the object still has exactly its
     shape keys; None when there is none or the user removed them (never resurrected)."""
-    text = obj.get(data.ANIMATION_KEY)
+    text = obj.get(store.ANIMATION_KEY)
     if text is None or obj.data.shape_keys is None:
         return None
     settings = json.loads(str(text))
@@ -74,18 +74,18 @@ class NEURALMORPH_OT_remesh(NeuralMorphOperator, bpy.types.Operator):
 
     def run(self, context):
         level = core.settings.check_level(self.resolution)
-        obj, model = data.morph_object(context, self.object)
-        check_writable(obj)
+        obj, model = store.morph_object(context, self.object)
+        guards.check_writable(obj)
         animation = stored_animation(obj)
         if obj.data.shape_keys is not None and animation is None:
-            raise data.InputError(
+            raise guards.InputError(
                 f"'{obj.name}' has shape keys that Animate did not make: remove them first "
                 "(Remesh replaces the mesh and cannot rebuild them).")
         if obj.data.shape_keys is not None and not self.rebuild_animation:
-            raise data.InputError(
+            raise guards.InputError(
                 f"'{obj.name}' has shape keys: enable Rebuild Animation, or remove them first.")
-        with data.object_mode(context, obj):
-            data.clear_animation(obj)  # also forgets an animation whose keys the user removed
+        with scene.object_mode(context, obj):
+            shapekeys.clear_animation(obj)  # also forgets an animation whose keys the user removed
             bad, removed = remesh(obj, model, level)
             rebuilt = animate(obj, model, **animation) if animation else None
         note = "" if not removed else REMOVED_NOTE if "chamfer" in removed else REMEASURED_NOTE

@@ -3,7 +3,7 @@ import bpy
 
 from .. import api
 from ..blender import deps, jobs
-from ..blender.data import FLOW_KEY, PREFIX, figures_of
+from ..blender.store import FLOW_KEY, PREFIX, figures_of
 from ..core.settings import USER_SETTINGS
 from . import presets
 from .preferences import draw_dependencies

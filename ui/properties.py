@@ -2,7 +2,7 @@
 import bpy
 from bpy.props import BoolProperty, PointerProperty
 
-from ..blender.data import FLOW_KEY
+from ..blender.store import FLOW_KEY
 from ..blender.props import fit_properties, keys_property, level_property
 
 

@@ -42,14 +42,14 @@ def test_fit_points_and_the_operator_derive_settings_the_same_way():
     """Issue 9 item 9: 30 iterations failed through the API (warm start 50 > 30)."""
     import types
     import neural_morph_api as nm
-    from neural_morph.blender import data
+    from neural_morph.blender import fitting
     verts, faces = core.icosphere(3)
     flow = nm.fit_points(core.sample_surface(verts, faces, 5_000, 0), iterations=30, points=64,
                          resolution=1)
     defaults = core.FitSettings()
     props = types.SimpleNamespace(iterations=30, points=64, resolution=1, seed=defaults.seed,
                                   learning_rate=defaults.learning_rate, steps=defaults.steps)
-    assert flow.settings == data.fit_settings(props)
+    assert flow.settings == fitting.fit_settings(props)
     assert flow.iterations == 30
 
 
@@ -136,3 +136,26 @@ def test_settings_levels_and_choices_are_checked_with_readme_sentences(suzanne, 
         assert str(info.value) == sentence  # tests/core/test_messages.py: each is in README
     assert counts() == n
     assert nm.mesh(morph, level=2.0)[0].shape == (162, 3)  # a whole float is a whole number
+
+
+# -- issue 15 item 2: nm.fit calls the fit directly (blender.fitting.fit_objects) -------------
+def test_fit_returns_its_own_morph_and_creates_nothing_on_error(suzanne, monkeypatch):
+    import neural_morph_api as nm
+    from neural_morph.blender import fitting
+    bpy.ops.mesh.primitive_cube_add(location=(4, 0, 0))  # active, and not the target
+    cube = bpy.context.active_object
+    morph = nm.fit("Suzanne", iterations=10, points=64, resolution=1)
+    assert morph.name == "Suzanne Morph" and morph["neural_morph_source"] == "Suzanne"
+    empty = bpy.data.objects.new("Empty Mesh", bpy.data.meshes.new("Empty Mesh"))
+    bpy.context.scene.collection.objects.link(empty)
+    n = counts()
+    with pytest.raises(ValueError, match=r"^'Empty Mesh' is an empty mesh: it has no vertices\.$"):
+        nm.fit(empty)
+    assert counts() == n
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(fitting.core, "run_fit", interrupted)
+    with pytest.raises(ValueError, match=r"^The fit was cancelled; nothing was created\.$"):
+        nm.fit(cube, iterations=10, points=64, resolution=1)
+    assert counts() == n

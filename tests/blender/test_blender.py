@@ -5,7 +5,7 @@ import pytest
 
 from conftest import counts
 from neural_morph import core
-from neural_morph.blender import data
+from neural_morph.blender import fitting, meshes, store, targets
 
 SMALL = dict(iterations=60, points=256, resolution=3)
 
@@ -20,10 +20,10 @@ def mesh_state(obj):
 
 
 def test_core_and_blender_agree_on_suzanne_self_intersections(suzanne):
-    verts = data.mesh_vertices(suzanne.data)
-    faces = data.mesh_triangles(suzanne.data)
+    verts = meshes.mesh_vertices(suzanne.data)
+    faces = meshes.mesh_triangles(suzanne.data)
     ours = core.count_self_intersections(verts, faces)
-    blender = data.count_self_intersections_bvh(verts, faces)
+    blender = meshes.count_self_intersections_bvh(verts, faces)
     assert ours == blender
     assert 80 <= ours <= 90  # about 85 of Suzanne's 968 triangles intersect
 
@@ -36,21 +36,21 @@ def test_fit_on_suzanne_creates_one_clean_morph(suzanne):
     morph = bpy.context.active_object
     assert morph.name == "Suzanne Morph" and morph.select_get() and not suzanne.select_get()
     assert mesh_state(suzanne) == before
-    figures = data.figures_of(morph)
+    figures = store.figures_of(morph)
     assert figures["source"] == "Suzanne"
     assert figures["iterations"] == SMALL["iterations"]
     assert figures["self_intersections"] == 0
     assert figures["resolution"] >= SMALL["resolution"]
     # 60 tiny iterations: a blob, yet far closer than the enclosing unit sphere (~1e-1).
     assert figures["chamfer"] < 3e-2
-    verts = data.mesh_vertices(morph.data)
-    faces = data.mesh_triangles(morph.data)
+    verts = meshes.mesh_vertices(morph.data)
+    faces = meshes.mesh_triangles(morph.data)
     assert len(verts) == core.icosphere_counts(figures["resolution"])[0]
-    assert data.count_self_intersections_bvh(verts, faces) == 0
+    assert meshes.count_self_intersections_bvh(verts, faces) == 0
     assert np.linalg.norm(verts, axis=1).max() < 1.5  # stored in the unit ball
     assert morph.data.uv_layers.get("Sphere UV") is not None
     assert all(p.use_smooth for p in morph.data.polygons)
-    assert data.FLOW_KEY in morph.keys()
+    assert store.FLOW_KEY in morph.keys()
     assert suzanne.users_collection[0] == morph.users_collection[0]
 
 
@@ -64,8 +64,8 @@ def test_fit_respects_world_transform_and_modifiers(scene):
     bpy.ops.neural_morph.fit(target=cube.name, **SMALL)
     morph = bpy.context.active_object
     mw = np.array(morph.matrix_world)
-    world = data.mesh_vertices(morph.data) @ mw[:3, :3].T + mw[:3, 3]
-    target_verts, _ = data.evaluated_triangles(bpy.context, cube)
+    world = meshes.mesh_vertices(morph.data) @ mw[:3, :3].T + mw[:3, 3]
+    target_verts, _ = targets.evaluated_triangles(bpy.context, cube)
     assert np.allclose(world.mean(0), target_verts.mean(0), atol=0.3)
     spread = np.ptp(world @ np.array(cube.matrix_world.to_3x3()), axis=0)
     assert spread[0] > 2 * spread[2]  # the non-uniform scale shows in the morph
@@ -129,7 +129,7 @@ def test_bad_input_raises_and_creates_nothing(scene, case):
 def test_unexpected_error_is_reported_with_its_traceback(suzanne, monkeypatch, capfd):
     def broken(*_args):
         raise ZeroDivisionError("a bug")
-    monkeypatch.setattr(data, "prepare_fit", broken)
+    monkeypatch.setattr(fitting, "prepare_fit", broken)
     before = counts()
     with pytest.raises(RuntimeError, match=r"failed unexpectedly \(ZeroDivisionError: a bug\).*traceback"):
         bpy.ops.neural_morph.fit(**SMALL)
@@ -160,7 +160,7 @@ def test_panel_and_settings_are_registered():
 
 
 def world_bounds(obj):
-    verts = data.mesh_vertices(obj.data) if obj.type == 'MESH' else None
+    verts = meshes.mesh_vertices(obj.data) if obj.type == 'MESH' else None
     mw = np.array(obj.matrix_world)
     world = verts @ mw[:3, :3].T + mw[:3, 3]
     return world.min(0), world.max(0)
@@ -174,7 +174,7 @@ def test_fit_works_at_tiny_and_huge_scales(scene, size):
     bpy.context.view_layer.update()
     bpy.ops.neural_morph.fit(**SMALL)
     morph = bpy.context.active_object
-    verts, _ = data.evaluated_triangles(bpy.context, target)
+    verts, _ = targets.evaluated_triangles(bpy.context, target)
     lo, hi = world_bounds(morph)
     assert np.allclose(lo, verts.min(0), atol=0.25 * size)
     assert np.allclose(hi, verts.max(0), atol=0.25 * size)
@@ -193,7 +193,7 @@ def test_negative_scale_and_parent_are_respected(scene):
     bpy.context.view_layer.update()
     bpy.ops.neural_morph.fit(**SMALL)
     morph = bpy.context.active_object
-    verts, _ = data.evaluated_triangles(bpy.context, child)
+    verts, _ = targets.evaluated_triangles(bpy.context, child)
     # the morph's matrix is the normalisation of the world-space target: it maps the
     # unit ball onto the target (sampled, not every vertex, hence the tolerance)
     center = (verts.min(0) + verts.max(0)) / 2
@@ -259,7 +259,7 @@ def test_linked_library_target_puts_result_in_editable_collection(scene, tmp_pat
 @pytest.mark.slow
 def test_million_triangle_target_fits_with_tiny_settings(scene):
     verts, faces = core.icosphere(8)  # 1,310,720 triangles
-    mesh = data.write_mesh("Dense", verts * [1.0, 0.7, 0.5], faces)
+    mesh = meshes.write_mesh("Dense", verts * [1.0, 0.7, 0.5], faces)
     obj = bpy.data.objects.new("Dense", mesh)
     bpy.context.collection.objects.link(obj)
     bpy.context.view_layer.objects.active = obj
@@ -283,7 +283,7 @@ def test_normalization_setting_reaches_the_fit_and_the_object_matrix(scene):
         morph = bpy.context.active_object
         m = np.array(morph.matrix_world, dtype=np.float64)[:3, :3]
         lengths[kind] = np.linalg.norm(m, axis=0)
-        assert data.load_flow(morph).settings.normalization == kind
+        assert store.load_flow(morph).settings.normalization == kind
     assert lengths["similarity"].max() / lengths["similarity"].min() == pytest.approx(1.0, abs=1e-6)
     assert lengths["affine"].max() / lengths["affine"].min() > 2.0
     with pytest.raises(TypeError):  # Blender's enum refuses other names before any work

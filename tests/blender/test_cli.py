@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 from neural_morph import core
 from neural_morph.blender import cli
-from neural_morph.blender.data import FLOW_KEY
+from neural_morph.blender.store import FLOW_KEY
 
 TINY = ["--iterations", "20", "--points", "128", "--resolution", "2"]
 
@@ -406,13 +406,13 @@ def test_the_command_ends_its_process_after_a_gltf_export(tmp_path):
 
 
 def test_a_long_morph_name_keeps_morph_when_blender_adds_a_number():
-    from neural_morph.blender import data
+    from neural_morph.blender import scene
     bpy.ops.wm.read_homefile(use_empty=True)
-    assert data.morph_name("Rock") == "Rock Morph"
-    assert data.morph_name("é" * 40) == "é" * 28 + " Morph"  # 56 + 6 bytes: cut at a character
-    taken = bpy.data.objects.new(data.morph_name("L" * 63), None)
+    assert scene.morph_name("Rock") == "Rock Morph"
+    assert scene.morph_name("é" * 40) == "é" * 28 + " Morph"  # 56 + 6 bytes: cut at a character
+    taken = bpy.data.objects.new(scene.morph_name("L" * 63), None)
     assert taken.name == "L" * 57 + " Morph"
-    again = bpy.data.objects.new(data.morph_name("L" * 63), None)
+    again = bpy.data.objects.new(scene.morph_name("L" * 63), None)
     assert again.name == "L" * 53 + " Morph" and again.name.endswith("Morph")
-    third = bpy.data.objects.new(data.morph_name("L" * 63), None)
+    third = bpy.data.objects.new(scene.morph_name("L" * 63), None)
     assert third.name == "L" * 53 + " Morph.001"               # Blender's number, Morph kept

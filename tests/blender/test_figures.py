@@ -4,7 +4,7 @@ import bpy
 import pytest
 
 from neural_morph import core
-from neural_morph.blender import data
+from neural_morph.blender import meshes, store
 
 TINY = dict(iterations=20, points=128, resolution=1)
 
@@ -16,20 +16,20 @@ def morph(suzanne):
 
 
 def test_remesh_writes_the_figures_of_its_mesh_and_removes_the_fits(morph, capfd):
-    figures = data.figures_of(morph)
+    figures = store.figures_of(morph)
     assert figures["resolution"] == 1 and "chamfer" in figures and "seconds" in figures
     capfd.readouterr()
     assert bpy.ops.neural_morph.remesh(resolution=1) == {'FINISHED'}  # the fit's own mesh again
-    assert data.figures_of(morph) == figures
+    assert store.figures_of(morph) == figures
     assert "were removed" not in capfd.readouterr().out
     assert bpy.ops.neural_morph.remesh(resolution=3) == {'FINISHED'}
     out = capfd.readouterr().out
-    after = data.figures_of(morph)
-    verts, faces = data.mesh_vertices(morph.data), data.mesh_triangles(morph.data)
+    after = store.figures_of(morph)
+    verts, faces = meshes.mesh_vertices(morph.data), meshes.mesh_triangles(morph.data)
     assert after["resolution"] == 3 and after["vertices"] == len(verts) == core.icosphere_counts(3)[0]
-    assert after["self_intersections"] == data.count_self_intersections_bvh(verts, faces)
+    assert after["self_intersections"] == meshes.count_self_intersections_bvh(verts, faces)
     # the Chamfer is measured again at the new level against the flow's stored samples
-    flow = data.load_flow(morph)
+    flow = store.load_flow(morph)
     assert after["chamfer"] == pytest.approx(flow.chamfer(verts, faces))
     assert after["chamfer"] != figures["chamfer"] and "seconds" not in after
     assert after["iterations"] == figures["iterations"] and after["source"] == "Suzanne"
@@ -37,5 +37,5 @@ def test_remesh_writes_the_figures_of_its_mesh_and_removes_the_fits(morph, capfd
     # Continue Fit measures them again, at the level of the mesh it continues
     assert bpy.ops.neural_morph.fit(target=morph.name, continue_fit=True,
                                     **{**TINY, "resolution": 3}) == {'FINISHED'}
-    again = data.figures_of(morph)
+    again = store.figures_of(morph)
     assert again["chamfer"] > 0 and again["seconds"] > 0 and again["resolution"] == 3

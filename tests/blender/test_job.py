@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import counts
-from neural_morph.blender import data
+from neural_morph.blender import guards, meshes, store
 from neural_morph.blender import jobs as fit_ops
 
 
@@ -48,7 +48,7 @@ def test_only_one_job_at_a_time_and_cancel_is_quick(suzanne):
     before = counts()
     job = fit_ops.start_job(bpy.context, props(iterations=100_000))
     try:
-        with pytest.raises(data.InputError, match="already running"):
+        with pytest.raises(guards.InputError, match="already running"):
             fit_ops.start_job(bpy.context, props())
         wait_for(lambda: job.iteration > 1)
     finally:
@@ -63,7 +63,7 @@ def test_only_one_job_at_a_time_and_cancel_is_quick(suzanne):
 
 def test_job_refuses_bad_input_before_starting(scene):
     bpy.ops.object.camera_add()
-    with pytest.raises(data.InputError, match="not a mesh"):
+    with pytest.raises(guards.InputError, match="not a mesh"):
         fit_ops.start_job(bpy.context, props())
     assert fit_ops.active_job() is None
 
@@ -75,13 +75,13 @@ def test_live_preview_appears_and_cancel_removes_it(suzanne):
         wait_for(lambda: job.preview_version > 0)
         preview = fit_ops.update_preview(bpy.context)
         assert preview.name == "Suzanne Morph Preview"
-        assert data.FLOW_KEY not in preview.keys() and "neural_morph_source" not in preview.keys()
+        assert store.FLOW_KEY not in preview.keys() and "neural_morph_source" not in preview.keys()
         assert counts() == (before[0] + 1, before[1] + 1)
         version = job.preview_version
         wait_for(lambda: job.preview_version > version)
-        old = data.mesh_vertices(preview.data)
+        old = meshes.mesh_vertices(preview.data)
         fit_ops.update_preview(bpy.context)
-        assert not np.array_equal(old, data.mesh_vertices(preview.data))  # the shape grows
+        assert not np.array_equal(old, meshes.mesh_vertices(preview.data))  # the shape grows
     finally:
         fit_ops.cancel_job()
     assert counts() == before
@@ -119,9 +119,9 @@ def test_one_undo_removes_a_finished_fit(suzanne):
 @pytest.mark.slow
 def test_same_seed_gives_same_vertices_through_the_operator(suzanne):
     bpy.ops.neural_morph.fit(iterations=15, points=64, resolution=2, seed=3)
-    first = data.mesh_vertices(bpy.context.active_object.data)
+    first = meshes.mesh_vertices(bpy.context.active_object.data)
     bpy.ops.neural_morph.fit(target="Suzanne", iterations=15, points=64, resolution=2, seed=3)
-    assert np.array_equal(first, data.mesh_vertices(bpy.context.active_object.data))
+    assert np.array_equal(first, meshes.mesh_vertices(bpy.context.active_object.data))
 
 
 def test_failed_job_prints_its_traceback_and_creates_nothing(suzanne, monkeypatch, capfd):

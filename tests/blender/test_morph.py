@@ -7,7 +7,7 @@ import pytest
 
 from conftest import counts
 from neural_morph import core
-from neural_morph.blender import data
+from neural_morph.blender import meshes, shapekeys, store
 
 SMALL = dict(iterations=40, points=128, resolution=2)
 
@@ -31,21 +31,21 @@ def evaluated_vertices(obj, frame):
     ev = obj.evaluated_get(dg)
     me = ev.to_mesh()
     try:
-        return data.mesh_vertices(me)
+        return meshes.mesh_vertices(me)
     finally:
         ev.to_mesh_clear()
 
 
 def test_animate_builds_keys_from_sphere_to_shape(morph):
-    shape = data.mesh_vertices(morph.data)
+    shape = meshes.mesh_vertices(morph.data)
     assert bpy.ops.neural_morph.animate(keys=8, frame_start=1, frame_end=50) == {'FINISHED'}
     blocks = morph.data.shape_keys.key_blocks
     assert len(blocks) == 9 and blocks[0].name == "Basis"
     first = np.array([v.co for v in blocks[1].data])
     last = np.array([v.co for v in blocks[-1].data])
-    model = data.load_flow(morph)
-    assert np.abs(first - model.sphere(data.output_level(morph, model))[0]).max() < 1e-4
-    assert np.abs(last - data.mesh_vertices(morph.data)).max() < 1e-6
+    model = store.load_flow(morph)
+    assert np.abs(first - model.sphere(store.output_level(morph, model))[0]).max() < 1e-4
+    assert np.abs(last - meshes.mesh_vertices(morph.data)).max() < 1e-6
     # the mesh itself stays the fitted shape (the t=1 state, up to solver grid)
     assert np.abs(last - shape).max() < 1e-2
     assert morph["neural_morph_animation_self_intersections"] == 0
@@ -58,7 +58,7 @@ def test_animate_builds_keys_from_sphere_to_shape(morph):
     assert np.abs(middle - first).max() > 1e-2 and np.abs(middle - last).max() > 1e-2
     for kb in blocks[1:]:
         co = np.array([v.co for v in kb.data])
-        assert data.count_self_intersections_bvh(co, data.mesh_triangles(morph.data)) == 0
+        assert meshes.count_self_intersections_bvh(co, meshes.mesh_triangles(morph.data)) == 0
 
 
 THIN = dict(iterations=60, points=256, resolution=3)
@@ -75,7 +75,7 @@ def ring(**kw):
 def key_frames(obj):
     """{key block name: the frame where its value is keyframed 1}: where it is shown."""
     found = {}
-    for fcurve in data._fcurves(obj.data.shape_keys.animation_data.action):
+    for fcurve in shapekeys._fcurves(obj.data.shape_keys.animation_data.action):
         name = fcurve.data_path.split('"')[1]
         found[name] = [p.co[0] for p in fcurve.keyframe_points if p.co[1] == 1.0][0]
     return found
@@ -89,13 +89,13 @@ def crossing_frames(obj, first, last):
     frames = key_frames(obj)
     states = [np.array([v.co for v in kb.data]) for kb in blocks]
     basis = np.array([v.co for v in obj.data.shape_keys.key_blocks[0].data])
-    tris = data.mesh_triangles(obj.data)
+    tris = meshes.mesh_triangles(obj.data)
     bad = []
     for frame in range(first, last + 1):
         verts = evaluated_vertices(obj, frame)
         mirror = core.shown_state(states, [frames[kb.name] for kb in blocks], basis, frame)
         assert np.abs(verts - mirror).max() < 1e-6, frame
-        n = data.count_self_intersections_bvh(verts, tris)
+        n = meshes.count_self_intersections_bvh(verts, tris)
         if n:
             bad.append((frame, n))
     return bad
@@ -165,8 +165,8 @@ def test_morph_between_starts_at_a_and_ends_at_b(scene):
         mw = np.array(obj.matrix_world)
         keys = obj.data.shape_keys.key_blocks
         world = [np.array([v.co for v in kb.data]) @ mw[:3, :3].T + mw[:3, 3] for kb in keys[1:]]
-        shape_a, _ = data.load_flow(a).surface(2)
-        shape_b, _ = data.load_flow(b).surface(2)
+        shape_a, _ = store.load_flow(a).surface(2)
+        shape_b, _ = store.load_flow(b).surface(2)
         # s=0 integrates exactly A's field, s=1 exactly B's, on the same solver grid: only
         # float32 rounding separates them (1e-4 of the shapes' ~2-unit size is generous).
         assert np.abs(world[0] - shape_a).max() < 1e-4, path
@@ -189,12 +189,12 @@ def test_remesh_refuses_absurd_levels(morph):
 
 
 def test_remesh_up_then_down_restores_vertices(morph):
-    original = data.mesh_vertices(morph.data)
+    original = meshes.mesh_vertices(morph.data)
     bpy.ops.neural_morph.remesh(resolution=4)
     assert len(morph.data.vertices) == core.icosphere_counts(4)[0]
     assert morph["neural_morph_resolution"] == 4
     bpy.ops.neural_morph.remesh(resolution=2)
-    assert np.abs(data.mesh_vertices(morph.data) - original).max() < 1e-6
+    assert np.abs(meshes.mesh_vertices(morph.data) - original).max() < 1e-6
 
 
 def test_remesh_keeps_transform_and_materials_and_supports_undo(morph):
@@ -228,26 +228,26 @@ def test_remesh_refuses_shape_keys_and_shared_meshes(morph):
 
 def test_flow_survives_save_and_reload(morph, tmp_path):
     path = str(tmp_path / "morph.blend")
-    before = core.output_mesh(data.load_flow(morph), 3, data.self_intersecting_faces_bvh)[0]
+    before = core.output_mesh(store.load_flow(morph), 3, meshes.self_intersecting_faces_bvh)[0]
     bpy.ops.wm.save_as_mainfile(filepath=path)
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.ops.wm.open_mainfile(filepath=path)
     obj = bpy.data.objects["Monkey Morph"]
     bpy.context.view_layer.objects.active = obj
     bpy.ops.neural_morph.remesh(resolution=3)
-    assert np.abs(data.mesh_vertices(obj.data) - before).max() < 1e-6
+    assert np.abs(meshes.mesh_vertices(obj.data) - before).max() < 1e-6
 
 
 def test_damaged_or_old_flow_gives_clear_error_and_keeps_data(morph):
-    good = morph[data.FLOW_KEY]
-    verts = data.mesh_vertices(morph.data)
+    good = morph[store.FLOW_KEY]
+    verts = meshes.mesh_vertices(morph.data)
     for bad, message in ((good[:1000], "damaged"),
                          (json.dumps({**json.loads(good), "format": 0}), "format version 0")):
-        morph[data.FLOW_KEY] = bad
+        morph[store.FLOW_KEY] = bad
         with pytest.raises(RuntimeError, match=message):
             bpy.ops.neural_morph.remesh(resolution=3)
-        assert morph[data.FLOW_KEY] == bad
-        assert np.array_equal(data.mesh_vertices(morph.data), verts)
+        assert morph[store.FLOW_KEY] == bad
+        assert np.array_equal(meshes.mesh_vertices(morph.data), verts)
 
 
 @pytest.mark.slow
@@ -259,7 +259,7 @@ def test_continue_fit_updates_the_same_object(morph):
     assert counts() == before
     assert bpy.context.active_object == morph
     assert morph["neural_morph_iterations"] == SMALL["iterations"] + 80
-    assert len(data.load_flow(morph).history) == SMALL["iterations"] + 80
+    assert len(store.load_flow(morph).history) == SMALL["iterations"] + 80
     assert morph["neural_morph_chamfer"] < chamfer
 
 

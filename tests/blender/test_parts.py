@@ -5,7 +5,7 @@ import pytest
 
 from conftest import counts
 from neural_morph import core
-from neural_morph.blender import data
+from neural_morph.blender import meshes, store, targets
 
 SMALL = dict(iterations=60, points=256, resolution=3)
 
@@ -27,12 +27,12 @@ def three_balls(name="Balls"):
 
 def world_mesh(obj):
     mw = np.array(obj.matrix_world, dtype=np.float64)
-    return data.mesh_vertices(obj.data) @ mw[:3, :3].T + mw[:3, 3], data.mesh_triangles(obj.data)
+    return meshes.mesh_vertices(obj.data) @ mw[:3, :3].T + mw[:3, 3], meshes.mesh_triangles(obj.data)
 
 
 def fscore(obj, target):
     verts, faces = world_mesh(obj)
-    tv, tf = data.evaluated_triangles(bpy.context, target)
+    tv, tf = targets.evaluated_triangles(bpy.context, target)
     return core.metrics.surface_metrics(verts, faces, tv, tf, samples=20_000,
                                         thresholds=(0.01,))["fscore@0.01"]
 
@@ -42,12 +42,12 @@ def test_separate_pieces_get_a_sphere_each_and_stay_apart(scene):
     balls = three_balls()
     assert bpy.ops.neural_morph.fit(target="Balls", **SMALL) == {'FINISHED'}
     morph = bpy.data.objects["Balls Morph"]
-    figures = data.figures_of(morph)
+    figures = store.figures_of(morph)
     assert figures["parts"] == 3 and figures["self_intersections"] == 0
     verts, faces = world_mesh(morph)
-    assert data.count_self_intersections_bvh(verts, faces) == 0
+    assert meshes.count_self_intersections_bvh(verts, faces) == 0
     # three separate pieces of mesh, one around each ball
-    flow = data.load_flow(morph)
+    flow = store.load_flow(morph)
     assert flow.spheres.count == 3
     assert len(verts) == len(flow.sphere(SMALL["resolution"])[0])
     assert fscore(morph, balls) > 0.9
@@ -55,7 +55,7 @@ def test_separate_pieces_get_a_sphere_each_and_stay_apart(scene):
     # one sphere for everything: the old lollipop, far less close
     assert bpy.ops.neural_morph.fit(target="Balls", parts='one', **SMALL) == {'FINISHED'}
     single = bpy.context.active_object
-    assert data.figures_of(single)["parts"] == 1
+    assert store.figures_of(single)["parts"] == 1
     assert fscore(single, balls) < fscore(morph, balls) - 0.1
 
     # the operators that read the stored flow handle the spheres
@@ -71,10 +71,10 @@ def test_continue_fit_keeps_the_spheres(scene):
     three_balls()
     bpy.ops.neural_morph.fit(target="Balls", **SMALL)
     morph = bpy.data.objects["Balls Morph"]
-    before = data.load_flow(morph).spheres.to_list()
+    before = store.load_flow(morph).spheres.to_list()
     assert bpy.ops.neural_morph.fit(target=morph.name, continue_fit=True, iterations=10) == {'FINISHED'}
-    assert data.load_flow(morph).spheres.to_list() == before
-    assert data.figures_of(morph)["self_intersections"] == 0
+    assert store.load_flow(morph).spheres.to_list() == before
+    assert store.figures_of(morph)["self_intersections"] == 0
 
 
 @pytest.mark.slow

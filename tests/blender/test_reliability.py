@@ -12,7 +12,8 @@ import pytest
 
 from conftest import counts
 from neural_morph import core
-from neural_morph.blender import data
+from neural_morph.blender import meshes, store
+from neural_morph.blender.scene import select_only
 
 TINY = dict(iterations=20, points=128, resolution=1)
 SOURCE = "Rock, big"          # a name with ", " (issue 9 item 6)
@@ -35,7 +36,7 @@ def morph_file(tmp_path_factory, registered):
 def morph(morph_file):
     bpy.ops.wm.open_mainfile(filepath=str(morph_file))
     obj = bpy.data.objects[MORPH]
-    data.select_only(bpy.context, obj)
+    select_only(bpy.context, obj)
     yield obj
     bpy.ops.wm.read_homefile(use_empty=True)
 
@@ -49,7 +50,7 @@ def error(operator, match, **kw):
 
 
 def vertices(obj):
-    return data.mesh_vertices(obj.data)
+    return meshes.mesh_vertices(obj.data)
 
 
 # -- 1. linked and overridden morphs are read-only --------------------------------------------
@@ -123,13 +124,13 @@ def test_fit_again_on_the_morph_refits_its_source_and_continue_takes_another_sou
     assert counts() == (n_obj + 1, n_mesh + 1)
     again = bpy.context.view_layer.objects.active
     assert again.name == f"{MORPH}.001" and again["neural_morph_source"] == SOURCE
-    assert data.stored_sources(again) == [SOURCE]  # stored as a list: ", " in a name is fine
+    assert store.stored_sources(again) == [SOURCE]  # stored as a list: ", " in a name is fine
     bpy.data.objects[SOURCE].name = "Renamed rock"
-    assert data.stored_sources(morph) == ["Renamed rock"]  # the object, not its name (issue 17)
+    assert store.stored_sources(morph) == ["Renamed rock"]  # the object, not its name (issue 17)
     assert bpy.ops.neural_morph.fit(target=MORPH, continue_fit=True, source="Renamed rock",
                                     **TINY) == {'FINISHED'}
     assert counts() == (n_obj + 1, n_mesh + 1)
-    assert data.stored_sources(morph) == ["Renamed rock"]
+    assert store.stored_sources(morph) == ["Renamed rock"]
     assert morph["neural_morph_iterations"] == 2 * TINY["iterations"]
 
 
@@ -138,7 +139,7 @@ def test_remesh_does_not_bring_back_shape_keys_the_user_removed(morph):
     assert bpy.ops.neural_morph.animate(keys=2) == {'FINISHED'}
     morph.shape_key_clear()
     assert bpy.ops.neural_morph.remesh(resolution=1, rebuild_animation=True) == {'FINISHED'}
-    assert morph.data.shape_keys is None and data.ANIMATION_KEY not in morph.keys()
+    assert morph.data.shape_keys is None and store.ANIMATION_KEY not in morph.keys()
     assert len(morph.data.vertices) == core.icosphere_counts(1)[0]
 
 
@@ -182,7 +183,7 @@ def test_morph_between_starts_where_the_moved_source_is(morph):
                                               resolution=2) == {'FINISHED'}
     result = bpy.context.view_layer.objects.active
     rw = np.array(result.matrix_world)
-    start = data.mesh_vertices(result.data) @ rw[:3, :3].T + rw[:3, 3]
+    start = meshes.mesh_vertices(result.data) @ rw[:3, :3].T + rw[:3, 3]
     assert np.abs(start - here).max() < 0.05 * np.ptp(here, axis=0).max()
 
 
@@ -272,7 +273,7 @@ def test_open_plane_fitted_from_edit_mode_is_clean_and_left_in_object_mode(scene
     assert counts() == (n_obj + 1, n_mesh + 1)
     result = bpy.context.view_layer.objects.active
     assert result["neural_morph_self_intersections"] == 0
-    assert data.count_self_intersections_bvh(vertices(result), data.mesh_triangles(result.data)) == 0
+    assert meshes.count_self_intersections_bvh(vertices(result), meshes.mesh_triangles(result.data)) == 0
     assert plane.mode == 'OBJECT' and result.mode == 'OBJECT'
     assert len(plane.data.vertices) == 36  # the Edit Mode subdivision was flushed and fitted
 

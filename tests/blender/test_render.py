@@ -9,7 +9,7 @@ from mathutils import Matrix
 
 from conftest import ROOT
 from neural_morph import core
-from neural_morph.blender import data
+from neural_morph.blender import meshes
 
 sys.path.insert(0, str(ROOT / "tools" / "docs"))
 import render
@@ -17,12 +17,12 @@ import render
 
 def world_vertices(obj, matrix=None):
     mw = np.array(matrix if matrix is not None else obj.matrix_world)
-    return data.mesh_vertices(obj.data) @ mw[:3, :3].T + mw[:3, 3]
+    return meshes.mesh_vertices(obj.data) @ mw[:3, :3].T + mw[:3, 3]
 
 
 def test_a_rotated_and_stretched_sphere_fills_its_slot(scene):
     verts, faces = core.icosphere(3)
-    obj = bpy.data.objects.new("Stretched", data.write_mesh("Stretched", verts, faces))
+    obj = bpy.data.objects.new("Stretched", meshes.write_mesh("Stretched", verts, faces))
     scene.collection.objects.link(obj)
     # like a morph's matrix: a rotation onto principal axes and a scale per axis
     obj.matrix_world = (Matrix.Translation((3, -1, 2)) @ Matrix.Rotation(0.7, 4, 'Z')
@@ -42,7 +42,7 @@ def test_a_rotated_and_stretched_sphere_fills_its_slot(scene):
 
 def test_without_rotation_the_largest_extent_is_exactly_one(scene):
     verts, faces = core.icosphere(2)
-    obj = bpy.data.objects.new("Morphish", data.write_mesh("Morphish", verts, faces))
+    obj = bpy.data.objects.new("Morphish", meshes.write_mesh("Morphish", verts, faces))
     scene.collection.objects.link(obj)
     obj.matrix_world = Matrix.Rotation(0.9, 4, 'Y') @ Matrix.Diagonal((1.5, 0.3, 0.8, 1.0))
     placed = world_vertices(obj, render.placement(obj, 0, 1))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import counts
-from neural_morph.blender import data
+from neural_morph.blender import meshes, store
+from neural_morph.blender.scene import select_only
 
 TINY = dict(iterations=20, points=128, resolution=1)
 
@@ -26,14 +27,14 @@ def continue_fit(morph, **kw):
 
 def world_centre(obj):
     mw = np.array(obj.matrix_world)
-    return (data.mesh_vertices(obj.data) @ mw[:3, :3].T + mw[:3, 3]).mean(0)
+    return (meshes.mesh_vertices(obj.data) @ mw[:3, :3].T + mw[:3, 3]).mean(0)
 
 
 def refused(morph, match):
-    before = counts(), data.mesh_vertices(morph.data).copy(), morph["neural_morph_iterations"]
+    before = counts(), meshes.mesh_vertices(morph.data).copy(), morph["neural_morph_iterations"]
     with pytest.raises(RuntimeError, match=match):
         continue_fit(morph)
-    assert counts() == before[0] and np.array_equal(data.mesh_vertices(morph.data), before[1])
+    assert counts() == before[0] and np.array_equal(meshes.mesh_vertices(morph.data), before[1])
     assert morph["neural_morph_iterations"] == before[2]
 
 
@@ -47,33 +48,33 @@ def test_continue_fit_follows_a_rename_and_never_takes_an_object_with_the_old_na
     bpy.ops.wm.save_as_mainfile(filepath=str(path))  # the reference is saved in the .blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
     monkey, morph = bpy.data.objects["Renamed"], bpy.data.objects["Suzanne Morph"]
-    assert data.stored_sources(morph) == ["Renamed"]
-    assert data.source_objects(morph) == [monkey]
+    assert store.stored_sources(morph) == ["Renamed"]
+    assert store.source_objects(morph) == [monkey]
     assert continue_fit(morph) == {'FINISHED'}
     assert morph["neural_morph_iterations"] == 2 * TINY["iterations"]
     assert morph["neural_morph_source"] == "Renamed"
     assert np.linalg.norm(world_centre(morph)) < 1.0  # over the monkey, not the cube at x = 10
     # pressing Fit with the morph active refits the same object too
-    data.select_only(bpy.context, morph)
+    select_only(bpy.context, morph)
     assert bpy.ops.neural_morph.fit(**TINY) == {'FINISHED'}
     again = bpy.context.view_layer.objects.active
-    assert again.name == "Renamed Morph" and data.source_objects(again) == [monkey]
+    assert again.name == "Renamed Morph" and store.source_objects(again) == [monkey]
 
 
 def test_continue_fit_accepts_an_edited_source(fitted):
     monkey, morph = fitted
-    co = data.mesh_vertices(monkey.data) * [1.0, 1.0, 1.6]  # a sculpt: taller
+    co = meshes.mesh_vertices(monkey.data) * [1.0, 1.0, 1.6]  # a sculpt: taller
     monkey.data.vertices.foreach_set("co", co.astype(np.float32).ravel())
     monkey.data.update()
     before = np.ptp(world_vertices(morph)[:, 2])
     assert continue_fit(morph) == {'FINISHED'}
-    assert data.source_objects(morph) == [monkey]
+    assert store.source_objects(morph) == [monkey]
     assert np.ptp(world_vertices(morph)[:, 2]) > before  # it went after the taller monkey
 
 
 def world_vertices(obj):
     mw = np.array(obj.matrix_world)
-    return data.mesh_vertices(obj.data) @ mw[:3, :3].T + mw[:3, 3]
+    return meshes.mesh_vertices(obj.data) @ mw[:3, :3].T + mw[:3, 3]
 
 
 def test_a_removed_source_asks_for_source(fitted):
@@ -83,29 +84,29 @@ def test_a_removed_source_asks_for_source(fitted):
     assert bpy.context.active_object.name == "Suzanne"  # a new object, the old name
     refused(morph, r"The object\(s\) 'Suzanne' this morph was fitted to no longer exist: set Source")
     assert continue_fit(morph, source="Suzanne") == {'FINISHED'}  # named on purpose: taken
-    assert data.source_objects(morph) == [bpy.data.objects["Suzanne"]]
+    assert store.source_objects(morph) == [bpy.data.objects["Suzanne"]]
     assert world_centre(morph)[0] > 5.0
 
 
 def test_a_source_deleted_in_the_ui_asks_for_source(fitted):
     monkey, morph = fitted
-    data.select_only(bpy.context, monkey)
+    select_only(bpy.context, monkey)
     assert bpy.ops.object.delete() == {'FINISHED'}  # the reference keeps it, in no collection
     refused(morph, r"The object\(s\) 'Suzanne' this morph was fitted to no longer exist: set Source")
     bpy.ops.mesh.primitive_cube_add(size=2)
     assert continue_fit(morph, source=bpy.context.active_object.name) == {'FINISHED'}
-    assert data.stored_sources(morph) == ["Cube"]
+    assert store.stored_sources(morph) == ["Cube"]
 
 
 def test_a_morph_with_the_old_name_list_still_continues(fitted):
     monkey, morph = fitted
-    del morph[data.SOURCE_OBJECTS_KEY]  # as written before issue 17
-    morph[data.SOURCES_KEY] = json.dumps(["Suzanne"])
-    assert data.source_objects(morph) == [monkey]
+    del morph[store.SOURCE_OBJECTS_KEY]  # as written before issue 17
+    morph[store.SOURCES_KEY] = json.dumps(["Suzanne"])
+    assert store.source_objects(morph) == [monkey]
     assert continue_fit(morph) == {'FINISHED'}
-    assert list(morph[data.SOURCE_OBJECTS_KEY]) == [monkey]  # and now refers to the object
+    assert list(morph[store.SOURCE_OBJECTS_KEY]) == [monkey]  # and now refers to the object
     monkey.name = "Renamed"
-    assert data.source_objects(morph) == [monkey]
+    assert store.source_objects(morph) == [monkey]
 
 
 def test_the_ui_job_continues_the_renamed_source_too(fitted):
@@ -127,5 +128,5 @@ def test_the_ui_job_continues_the_renamed_source_too(fitted):
         time.sleep(0.05)
     obj, figures = jobs.finish_job(bpy.context, job)
     assert obj == morph and figures["source"] == "Renamed"
-    assert data.source_objects(morph) == [monkey]
+    assert store.source_objects(morph) == [monkey]
     assert np.linalg.norm(world_centre(morph)) < 1.0

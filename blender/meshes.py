@@ -1,0 +1,82 @@
+"""Mesh data and arrays: reading and writing meshes, matrices, Blender's BVH
+self-intersection check (the one every output is cleaned with)."""
+import bpy
+import numpy as np
+from mathutils import Matrix
+from mathutils.bvhtree import BVHTree
+
+
+def matrix(array):
+    """A mathutils Matrix from a (4, 4) array, e.g. FittedFlow.matrix() (normalised -> world)."""
+    return Matrix([list(map(float, row)) for row in array])
+
+
+def transform_points(matrix, points):
+    """Points (..., 3) through the affine (4, 4) `matrix` (array or mathutils Matrix), e.g.
+    mesh space -> world space with matrix_world. Returns float64 (..., 3)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    return np.asarray(points, dtype=np.float64) @ m[:3, :3].T + m[:3, 3]
+
+
+def write_mesh(name, verts, faces, uvs=None, mesh=None):
+    """Fill `mesh` (or a new mesh named `name`) with triangles, smooth shading and UVs.
+
+    verts (V, 3), faces (F, 3) int, uvs (F·3, 2) per corner. Returns the mesh.
+    """
+    if mesh is None:
+        mesh = bpy.data.meshes.new(name)
+    else:
+        mesh.clear_geometry()
+    n_v, n_f = len(verts), len(faces)
+    mesh.vertices.add(n_v)
+    mesh.loops.add(n_f * 3)
+    mesh.polygons.add(n_f)
+    mesh.vertices.foreach_set("co", np.asarray(verts, dtype=np.float32).ravel())
+    mesh.loops.foreach_set("vertex_index", np.asarray(faces, dtype=np.int32).ravel())
+    mesh.polygons.foreach_set("loop_start", np.arange(0, n_f * 3, 3, dtype=np.int32))
+    mesh.polygons.foreach_set("use_smooth", np.ones(n_f, dtype=bool))
+    mesh.update(calc_edges=True)
+    if uvs is not None:
+        layer = mesh.uv_layers.get("Sphere UV") or mesh.uv_layers.new(name="Sphere UV")
+        layer.data.foreach_set("uv", np.asarray(uvs, dtype=np.float32).ravel())
+    mesh.validate(verbose=False)
+    return mesh
+
+
+def mesh_vertices(mesh):
+    """Vertex coordinates of a mesh: (V, 3) float64 in mesh space."""
+    co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    mesh.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3).astype(np.float64)
+
+
+def mesh_triangles(mesh):
+    """(F, 3) int64 triangles of a mesh (loop triangles)."""
+    mesh.calc_loop_triangles()
+    tris = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
+    mesh.loop_triangles.foreach_get("vertices", tris)
+    return tris.reshape(-1, 3).astype(np.int64)
+
+
+def self_intersecting_faces_bvh(verts, faces):
+    """Blender's check: (K,) sorted indices of the faces in BVHTree.overlap pairs that share
+    no vertex (vertices at the same position count as shared).
+
+    Pure mathutils on arrays (no Blender data), so a fitting thread may call it too."""
+    verts = np.asarray(verts, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    tree = BVHTree.FromPolygons(verts.tolist(), faces.tolist(), all_triangles=True)
+    overlap = tree.overlap(tree)  # type: ignore[attr-defined]  # the 4.2 stub says FromPolygons returns None
+    pairs = np.array(overlap, dtype=np.int64).reshape(-1, 2)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    if len(pairs) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, same = np.unique(verts, axis=0, return_inverse=True)
+    ids = same.reshape(-1)[faces]
+    shared = (ids[pairs[:, 0]][:, :, None] == ids[pairs[:, 1]][:, None, :]).any(axis=(1, 2))
+    return np.unique(pairs[~shared])
+
+
+def count_self_intersections_bvh(verts, faces):
+    """Number of self-intersecting faces by Blender's check (self_intersecting_faces_bvh)."""
+    return int(len(self_intersecting_faces_bvh(verts, faces)))

@@ -10,6 +10,7 @@ installed::
     on_sphere = nm.inverse(morph, verts)              # (V, 3) world space, back on the sphere
     on_sphere, off = nm.inverse(morph, verts, return_distance=True)  # and how far off the surface
     flow = nm.fit_points(points)                      # (N, 3) numpy array -> FittedFlow
+    onto = nm.morph_onto("Cube", "Suzanne")           # the cube's own mesh morphed onto Suzanne
 
 Object functions take an object or its name and work in the object's world space.
 Every function raises ValueError with a sentence for bad input (the same sentences the
@@ -103,6 +104,40 @@ def fit(target, **settings):
     if bpy.app.background:  # what the operator's reports printed in the background
         fitting.report_result(fitting.CONSOLE, figures)
     return morph
+
+
+ONTO_SETTINGS = ("iterations", "points", "learning_rate", "steps", "normalization", "seed")
+
+
+def morph_onto(source, target, keys=_settings.DEFAULT_KEYS, frame_start=1, frame_end=100,
+               ease=True, **settings):
+    """Morph a mesh object `source` onto the shape of `target` (objects or names) as the
+    Morph Onto button does (blender.onto.morph_onto); returns the new object: a copy of
+    the source with shape keys from it (Basis) to the target's shape, keyed from
+    `frame_start` to `frame_end`. `settings`: iterations, points, learning_rate, steps,
+    normalization, seed. On an error nothing is created."""
+    import bpy
+
+    from .blender import deps, fitting, onto
+    source_obj, target_obj = _object(source), _object(target)
+    unknown = sorted(set(settings) - set(ONTO_SETTINGS))
+    if unknown:
+        raise ValueError(f"Unknown Morph Onto setting(s): {', '.join(unknown)}.")
+    settings = _checked_settings(settings)
+    core.user_settings(**settings)
+    props = onto.onto_props(source_obj.name, target_obj.name, _whole("keys", keys),
+                            _whole("frame_start", frame_start), _whole("frame_end", frame_end),
+                            bool(ease), **settings)
+    progress = fitting.console_progress(props.iterations) if bpy.app.background else None
+    try:
+        obj, figures, _ = onto.morph_onto(bpy.context, props, progress)
+    except KeyboardInterrupt:  # Ctrl+C
+        raise ValueError("The fit was cancelled; nothing was created.") from None
+    except deps.MissingDependency as exc:
+        raise ValueError(str(exc)) from None
+    if bpy.app.background:
+        fitting.report_result(fitting.CONSOLE, figures)
+    return obj
 
 
 def fit_points(target_points, /, progress=None, **settings):

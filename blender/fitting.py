@@ -184,7 +184,12 @@ def console_progress(total):
 
 
 def summary(figures):
-    """One line of a fit's figures."""
+    """One line of a fit's (or a Morph Onto's) figures."""
+    if "morphed_mesh" in figures:
+        return (f"Neural Morph: '{figures['morphed_mesh']}' onto '{figures['source']}': "
+                f"{figures['iterations']} iterations in {figures['seconds']:.1f} s, Chamfer "
+                f"{figures['chamfer']:.2e}, {figures['vertices']} vertices, "
+                f"{figures['self_intersections']} self-intersecting faces")
     return (f"Neural Morph: {figures['iterations']} iterations in {figures['seconds']:.1f} s, "
             f"Chamfer {figures['chamfer']:.2e}, level {figures['resolution']} "
             f"({figures['vertices']} vertices), {figures['self_intersections']} self-intersecting faces")

@@ -1,7 +1,12 @@
 """Shape keys along a flow and their keyframes (main thread only)."""
+import json
+
 import numpy as np
 
-from .store import ANIMATION_KEY
+from .. import core
+from .guards import InputError, check_writable
+from .meshes import count_self_intersections_bvh, mesh_vertices, self_intersecting_faces_bvh
+from .store import ANIMATION_KEY, edited_by_hand, mark_written, output_level, store_figures
 
 
 def clear_animation(obj):
@@ -55,3 +60,63 @@ def _fcurves(action):
                     yield from bag.fcurves
     else:
         yield from action.fcurves
+
+
+SETTINGS = ("keys", "frame_start", "frame_end", "ease", "reverse")  # what ANIMATION_KEY stores for rebuilds
+
+
+def animate(obj, model, keys, frame_start, frame_end, ease, reverse, replace=True):
+    """Shape keys from the start (t=0) to the shape (t=1), clean on every frame from
+    `frame_start` to `frame_end` (core.clean_keys adds keys where a frame's blend crosses).
+    Returns core.AnimationKeys.
+
+    For a fit from the sphere the mesh becomes the flow's shape at t=1 (the Basis); for a
+    morph of a mesh (Morph Onto) the Basis stays the source mesh as it was copied (t=0),
+    and the keys are placed by the flow's placement(t). Hand edits made since Neural
+    Morph last wrote the mesh are refused unless `replace`."""
+    if frame_end <= frame_start:
+        raise InputError("End Frame must come after Start Frame.")
+    core.settings.check_keys(keys)
+    check_writable(obj)
+    level = output_level(obj, model)
+    if not replace and edited_by_hand(obj):
+        raise InputError(
+            f"'{obj.name}' was edited since Neural Morph wrote it, and Animate would overwrite the "
+            "edits with the flow's shape: enable Replace Edits to do that, or keep the edits and "
+            "do not animate.")
+    faces = model.sphere(level)[1]
+    basis_time = 0.0 if model.from_mesh else 1.0
+    basis = mesh_vertices(obj.data) if model.from_mesh else None
+
+    def state_at(t):
+        if basis is not None and t == 0.0:
+            return basis  # the source as it was copied, exactly
+        return model.mesh_state(core.output_mesh(model, level, self_intersecting_faces_bvh, t)[0], t)
+    result = core.clean_keys(
+        state_at, np.linspace(0.0, 1.0, keys), core.Timing(frame_start, frame_end, ease, reverse),
+        lambda verts: count_self_intersections_bvh(verts, faces), basis_time=basis_time)
+    clear_animation(obj)
+    first = 0 if model.from_mesh else -1
+    obj.data.vertices.foreach_set("co", result.states[first].astype(np.float32).ravel())
+    obj.data.update()
+    build_shape_keys(obj, result.states, result.times, result.frames)
+    names = [kb.name for kb in obj.data.shape_keys.key_blocks]
+    obj[ANIMATION_KEY] = json.dumps(dict(keys=keys, frame_start=frame_start, frame_end=frame_end,
+                                              ease=ease, reverse=reverse, names=names))
+    store_check(obj, result)
+    mark_written(obj)
+    return result
+
+
+def store_check(obj, result):
+    """The figures of an animation's check (core.AnimationKeys) on the object."""
+    store_figures(obj, {"animation_keys": len(result.times),
+                             "animation_keys_added": len(result.added),
+                             "animation_frames_checked": f"{result.first}-{result.last}",
+                             "animation_self_intersections": result.worst})
+
+
+def animation_names(keys):
+    """Names of the shape key blocks animate() made for `keys` keys (Basis first) before it
+    stored the names (files saved by earlier versions)."""
+    return ["Basis", *(f"t={t:.3f}" for t in np.linspace(0.0, 1.0, keys))]

@@ -137,6 +137,11 @@ def morph_object(context, name):
 def output_level(obj, model):
     """The icosphere level of the object's mesh (the output of `model`, its FittedFlow);
     InputError if its topology was edited."""
+    if model.from_mesh:
+        if len(model.start.verts) != len(obj.data.vertices):
+            raise InputError(f"'{obj.name}' no longer has the vertices of the mesh it was morphed "
+                             "from: morph that mesh onto its target again.")
+        return 0
     level = obj.get(PREFIX + "resolution")
     if level is None or len(model.sphere(int(level))[0]) != len(obj.data.vertices):
         raise InputError(

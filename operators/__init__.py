@@ -2,9 +2,10 @@
 import bpy
 
 from ..blender import jobs
-from . import animate, fit, morph_between, remesh
+from . import animate, fit, morph_between, onto, remesh
 
-classes = fit.classes + animate.classes + morph_between.classes + remesh.classes
+classes = (fit.classes + animate.classes + morph_between.classes + onto.classes
+           + remesh.classes)
 
 
 def register():

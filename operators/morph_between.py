@@ -8,7 +8,7 @@ from bpy.props import EnumProperty, IntProperty, StringProperty
 from .. import core
 from ..blender import guards, meshes, props, scene, shapekeys, store
 from ..core.settings import MAX_LEVEL
-from .animate import store_check
+from ..blender.shapekeys import store_check
 from .base import NeuralMorphOperator
 
 
@@ -45,6 +45,10 @@ class NEURALMORPH_OT_morph_between(NeuralMorphOperator, bpy.types.Operator):
         self.check_frames()
         core.settings.check_keys(self.keys)
         for obj, model in ((obj_a, model_a), (obj_b, model_b)):
+            if model.from_mesh:
+                raise guards.InputError(
+                    f"'{obj.name}' was morphed from a mesh (Morph Onto), and Morph Between blends "
+                    "morphs from a sphere: morph that mesh onto the other target with Morph Onto.")
             if model.spheres.count > 1:
                 raise guards.InputError(
                     f"'{obj.name}' was fitted with {model.spheres.count} separate parts, and Morph "

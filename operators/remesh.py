@@ -7,7 +7,7 @@ from bpy.props import BoolProperty
 
 from .. import core
 from ..blender import guards, meshes, props, scene, shapekeys, store
-from .animate import SETTINGS, animate, animation_names
+from ..blender.shapekeys import SETTINGS, animate, animation_names
 from .base import NeuralMorphOperator
 
 
@@ -75,6 +75,10 @@ class NEURALMORPH_OT_remesh(NeuralMorphOperator, bpy.types.Operator):
     def run(self, context):
         level = core.settings.check_level(self.resolution)
         obj, model = store.morph_object(context, self.object)
+        if model.from_mesh:
+            raise guards.InputError(
+                f"'{obj.name}' was morphed from a mesh whose own topology is the point, so Remesh "
+                "does not apply: morph a denser version of that mesh instead.")
         guards.check_writable(obj)
         animation = stored_animation(obj)
         if obj.data.shape_keys is not None and animation is None:

@@ -12,10 +12,11 @@ import numpy as np
 from .. import core
 from . import deps, prefs
 from .guards import InputError, check_writable
-from .meshes import matrix, self_intersecting_faces_bvh, write_mesh
-from .scene import morph_name, output_collection, select_only, to_object_mode
-from .store import (FLOW_KEY, SOURCE_OBJECTS_KEY, SOURCES_KEY, load_flow, mark_written,
-                    source_objects, store_figures, store_flow)
+from .meshes import matrix, self_intersecting_faces_bvh, transform_points, write_mesh
+from .shapekeys import SETTINGS, animate
+from .scene import morph_name, object_mode, output_collection, select_only, to_object_mode
+from .store import (ANIMATION_KEY, FLOW_KEY, SOURCE_OBJECTS_KEY, SOURCES_KEY, figures_of,
+                    load_flow, mark_written, source_objects, store_figures, store_flow)
 from .targets import SURFACE_TYPES, evaluated_triangles_of, in_view_layer, resolve_target
 
 # above this share of its vertices held back by the untangle step, a fit says so
@@ -76,7 +77,7 @@ def prepare_fit(context, props):
     if getattr(props, "continue_fit", False):
         morph, init = target, load_flow(target)
         check_writable(morph)
-        if target.data.shape_keys is not None:
+        if target.data.shape_keys is not None and not init.from_mesh:  # Morph Onto's keys are re-made
             raise InputError(f"'{target.name}' has shape keys: remove them before continuing the fit.")
         targets = source_objects(morph, source)
         target = targets[0]
@@ -96,6 +97,8 @@ def prepare_fit(context, props):
         core.normalization(points)
     except ValueError as exc:
         raise InputError(f"'{target.name}': {exc}") from None
+    if init is not None and init.from_mesh:  # a Morph Onto flow works in its object's mesh space
+        points = transform_points(np.linalg.inv(np.array(morph.matrix_world, dtype=np.float64)), points)
     request = FitRequest(target, points, settings, init, morph)
     request.targets = list(targets)
     request.sources = [t.name for t in targets]
@@ -111,6 +114,8 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
     The new object is linked last, after its mesh, flow and figures are written, into a
     collection of the view layer, so a failure leaves nothing behind."""
     model = result.model
+    if morph is not None and model.from_mesh:
+        return _rekey_onto(context, morph, result, seconds, sources or [target])
     name = morph_name(target.name)
     uvs = model.sphere_uvs(result.level)
     # the source objects (or their names, from a UI job that ended later) -> objects
@@ -149,6 +154,35 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
     return obj, figures
 
 
+
+
+def _rekey_onto(context, obj, result, seconds, sources):
+    """A continued Morph Onto: store the trained flow and its figures, and make the shape
+    keys again with the animation settings the object has (Animate's defaults if none).
+    Returns (object, figures)."""
+    found = [bpy.data.objects.get(s) if isinstance(s, str) else s for s in sources]
+    found = [o for o in found if o is not None]
+    try:
+        animation = json.loads(str(obj.get(ANIMATION_KEY, "{}")))
+    except ValueError:
+        animation = {}
+    animation = {k: animation[k] for k in SETTINGS if k in animation}
+    animation = {"keys": core.settings.DEFAULT_KEYS, "frame_start": 1, "frame_end": 100,
+                 "ease": True, "reverse": False, **animation}
+    store_flow(obj, result.flow_json)
+    obj[SOURCE_OBJECTS_KEY] = found
+    obj[SOURCES_KEY] = json.dumps([o.name for o in found])
+    figures = {"iterations": result.model.iterations, "seconds": round(seconds, 3),
+               "chamfer": result.chamfer, "self_intersections": result.self_intersections,
+               "vertices": len(result.verts), "pulled_back": result.pulled_back,
+               "pulled_distance": round(result.pulled_distance, 4),
+               "source_self_intersections": result.source_crossing}
+    store_figures(obj, figures)
+    with object_mode(context, obj):
+        animate(obj, result.model, replace=True, **animation)
+    mark_written(obj)
+    select_only(context, obj)
+    return obj, figures_of(obj)
 
 
 def fit_objects(context, props, progress=None):

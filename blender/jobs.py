@@ -25,7 +25,9 @@ def start_job(context, props):
         raise guards.InputError("A fit is already running: wait for it or press Esc to cancel it.")
     request = fitting.prepare_fit(context, props)
     job = core.FitJob(request.points, request.settings, init=request.init,
-                      preview_level=PREVIEW_LEVEL, find=meshes.self_intersecting_faces_bvh,
+                      # a Morph Onto flow lives in its object's space: no preview of it
+                      preview_level=None if request.init is not None and request.init.from_mesh
+                      else PREVIEW_LEVEL, find=meshes.self_intersecting_faces_bvh,
                       labels=request.labels).start()
     _state.update(job=job, request=request, preview_version=0)
     return job

@@ -5,6 +5,7 @@ from .. import api
 from ..blender import deps, jobs
 from ..blender.store import FLOW_KEY, PREFIX, figures_of
 from ..core.settings import USER_SETTINGS
+from ..operators.onto import SETTINGS as ONTO_SETTINGS
 from . import presets
 from .preferences import draw_dependencies
 
@@ -60,6 +61,7 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
         op.target = settings.morph_target.name if settings.morph_target else ""
         op.keys = settings.keys
         op.frame_start, op.frame_end = context.scene.frame_start, context.scene.frame_end
+        self.draw_onto(context, settings)
         layout.label(text=f"Python: import {api.ALIAS} as nm", icon='CONSOLE')
         figures = figures_of(obj) if obj is not None else {}
         if figures:
@@ -72,6 +74,24 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
                     box.label(text=f"{label}: {text}")
 
 
+    def draw_onto(self, context, settings):
+        """Morph Onto: the selected mesh onto the active object, with the fit settings above."""
+        box = self.layout.box()
+        box.label(text="Morph Onto", icon='MOD_SHRINKWRAP')
+        active = context.active_object
+        others = [o for o in context.selected_objects if o != active]
+        if active is None or len(others) != 1:
+            box.label(text="Select the mesh to morph, then the target (active)")
+            return
+        row = box.row()
+        row.enabled = others[0].type == 'MESH'
+        op = row.operator("neural_morph.morph_onto", text=f"Morph '{others[0].name}' onto '{active.name}'")
+        op.source, op.target = others[0].name, active.name
+        for name in ONTO_SETTINGS:
+            setattr(op, name, getattr(settings, name))
+        op.keys = settings.keys
+        op.frame_start, op.frame_end = context.scene.frame_start, context.scene.frame_end
+
     def draw_morph_tools(self, context, settings, obj):
         box = self.layout.box()
         box.label(text=f"Morph: {obj.name}", icon='MESH_ICOSPHERE')
@@ -82,6 +102,7 @@ class VIEW3D_PT_neural_morph(bpy.types.Panel):
         box.prop(settings, "replace_edits")
         op.frame_start, op.frame_end = context.scene.frame_start, context.scene.frame_end
         row = box.row(align=True)
+        row.enabled = PREFIX + "morphed_mesh" not in obj.keys()  # a Morph Onto keeps its topology
         row.prop(settings, "remesh_level")
         op = row.operator("neural_morph.remesh", text="Remesh")
         op.object, op.resolution = obj.name, settings.remesh_level

@@ -123,6 +123,17 @@ def test_animate_rekeys_and_remesh_and_morph_between_refuse(onto_morph):
         bpy.ops.neural_morph.morph_between(source=obj.name, target=obj.name)
 
 
+def test_continue_fit_trains_further_and_keys_again(onto_morph):
+    cube, _, obj, _ = onto_morph
+    basis = meshes.mesh_vertices(obj.data).copy()
+    assert bpy.ops.neural_morph.fit(target=obj.name, continue_fit=True, iterations=10,
+                                    points=256) == {'FINISHED'}
+    figures = store.figures_of(obj)
+    assert figures["iterations"] == QUICK["iterations"] + 10 and figures["morphed_mesh"] == "Cube"
+    assert np.array_equal(meshes.mesh_vertices(obj.data), basis)  # the Basis is still the cube
+    assert len(obj.data.shape_keys.key_blocks) >= 4
+
+
 def test_the_operator_takes_the_selection(scene):
     cube = quad_cube(cuts=1)
     bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 0, 3))

@@ -44,6 +44,7 @@ def draw_panel():
     layout = Recorder()
     panel = types.SimpleNamespace(layout=layout)
     panel.draw_morph_tools = lambda *a: VIEW3D_PT_neural_morph.draw_morph_tools(panel, *a)
+    panel.draw_onto = lambda *a: VIEW3D_PT_neural_morph.draw_onto(panel, *a)
     VIEW3D_PT_neural_morph.draw(panel, bpy.context)
     return layout.log
 
@@ -53,6 +54,16 @@ def test_panel_shows_settings_and_fit_button(suzanne):
     assert ("operator", "neural_morph.fit") in log
     assert ("prop", "iterations") in log and ("prop", "target") in log
     assert any(kind == "label" and "import neural_morph_api" in text for kind, text in log)
+
+
+def test_panel_offers_morph_onto_for_a_mesh_and_a_target(suzanne):
+    assert ("label", "Select the mesh to morph, then the target (active)") in draw_panel()
+    bpy.ops.mesh.primitive_cube_add(location=(3, 0, 0))
+    cube = bpy.context.active_object
+    suzanne.select_set(True)
+    bpy.context.view_layer.objects.active = suzanne
+    cube.select_set(True)
+    assert ("operator", "neural_morph.morph_onto") in draw_panel()
 
 
 @pytest.mark.slow

@@ -58,23 +58,24 @@ def mesh_triangles(mesh):
     return tris.reshape(-1, 3).astype(np.int64)
 
 
-def self_intersecting_faces_bvh(verts, faces):
+def self_intersecting_faces_bvh(verts, faces, pairs=False):
     """Blender's check: (K,) sorted indices of the faces in BVHTree.overlap pairs that share
-    no vertex (vertices at the same position count as shared).
+    no vertex (vertices at the same position count as shared); with `pairs`, those pairs
+    (P, 2) int64 (i < j).
 
     Pure mathutils on arrays (no Blender data), so a fitting thread may call it too."""
     verts = np.asarray(verts, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
     tree = BVHTree.FromPolygons(verts.tolist(), faces.tolist(), all_triangles=True)
     overlap = tree.overlap(tree)  # type: ignore[attr-defined]  # the 4.2 stub says FromPolygons returns None
-    pairs = np.array(overlap, dtype=np.int64).reshape(-1, 2)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    if len(pairs) == 0:
-        return np.zeros(0, dtype=np.int64)
+    found = np.sort(np.array(overlap, dtype=np.int64).reshape(-1, 2), axis=1)
+    found = found[found[:, 0] != found[:, 1]]
+    if len(found) == 0:
+        return np.zeros((0, 2) if pairs else 0, dtype=np.int64)
     _, same = np.unique(verts, axis=0, return_inverse=True)
     ids = same.reshape(-1)[faces]
-    shared = (ids[pairs[:, 0]][:, :, None] == ids[pairs[:, 1]][:, None, :]).any(axis=(1, 2))
-    return np.unique(pairs[~shared])
+    shared = (ids[found[:, 0]][:, :, None] == ids[found[:, 1]][:, None, :]).any(axis=(1, 2))
+    return np.unique(found[~shared], axis=0) if pairs else np.unique(found[~shared])
 
 
 def count_self_intersections_bvh(verts, faces):

@@ -23,8 +23,8 @@ NO_SOURCE = ("No source: select the mesh to morph together with the target, with
              "active, or name the source.")
 SAME = "The source and the target are the same object: choose another mesh to morph onto it."
 SUFFIX = " Onto "
-SOURCE_CROSSES = ("'{name}' crosses itself already ({count} faces): those faces may cross along "
-                  "the morph as they did, and every other face stays clean.")
+SOURCE_CROSSES = ("'{name}' crosses itself already ({count} faces): its parts that cross each other "
+                  "may go on crossing each other along the morph, and nothing else crosses.")
 
 
 def onto_props(source="", target="", keys=core.settings.DEFAULT_KEYS, frame_start=1,

@@ -5,12 +5,13 @@ from scipy.spatial import cKDTree
 _CHUNK = 200_000
 
 
-def self_intersecting_faces(verts, faces):
+def self_intersecting_faces(verts, faces, pairs=False):
     """Indices of triangles that intersect another triangle they share no vertex with.
 
     Vertices at identical positions count as shared; touching is not crossing.
 
-    verts: (V, 3) float, faces: (F, 3) int. Returns a sorted (K,) int64 array.
+    verts: (V, 3) float, faces: (F, 3) int. Returns a sorted (K,) int64 array, or with
+    `pairs` the crossing pairs (P, 2) int64 (i < j) themselves.
     Candidate pairs come from KD-trees on triangle centroids (`_candidate_pairs`), then
     an exact segment-triangle test in float64.
     """
@@ -20,7 +21,7 @@ def self_intersecting_faces(verts, faces):
     _, same = np.unique(v, axis=0, return_inverse=True)
     f_id = same.reshape(-1)[f]
     if len(f) < 2:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros((0, 2) if pairs else 0, dtype=np.int64)
     tri = v[f]
     centroid = tri.mean(axis=1)
     radius = np.linalg.norm(tri - centroid[:, None], axis=2).max(axis=1)
@@ -33,11 +34,15 @@ def self_intersecting_faces(verts, faces):
     overlap = (np.maximum(tri[i].min(1), tri[j].min(1)) <= np.minimum(tri[i].max(1), tri[j].max(1))).all(1)
     i, j = i[overlap], j[overlap]
     bad = np.zeros(len(f), dtype=bool)
+    crossing = []
     for s in range(0, len(i), _CHUNK):
         a, b = i[s:s + _CHUNK], j[s:s + _CHUNK]
         hit = _triangles_intersect(tri[a], tri[b])
         bad[a[hit]] = True
         bad[b[hit]] = True
+        crossing.append(np.stack([a[hit], b[hit]], axis=1))
+    if pairs:
+        return np.concatenate(crossing) if crossing else np.zeros((0, 2), dtype=np.int64)
     return np.flatnonzero(bad)
 
 

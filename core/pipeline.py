@@ -39,25 +39,32 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     and reports 0. `report`, a dict, receives what the untangling gave up: "pulled_back"
     (vertices held back) and "pulled_distance" (the farthest from its place, normalised).
 
-    A source mesh (Morph Onto) that crosses itself at t=0 keeps those crossings: its faces
-    that cross at t=0 are not counted (`report` gets "source_crossing"), and every other
-    face is kept clean, so the morph never crosses more than the source did.
+    A source mesh (Morph Onto) that crosses itself at t=0 keeps those crossings: its
+    connected parts that cross each other at t=0 may go on crossing each other
+    (`report` gets "source_crossing", the faces crossing at t=0), and every other pair of
+    faces is kept clean, so no part crosses anything it did not cross at the start.
     """
     states, faces = model.path(level, t), model.sphere(level)[1]
     if find is not None and model.from_mesh:
         find = _beyond_start(model.start, states[0], faces, find, report)
     if find is not None and not model.settings.untangle:  # the ablation without untangling
         return states[-1], faces, level, len(find(states[-1], faces))
-    verts, faces = path_mesh(states, faces, find, report)
+    reach = FALLOFF_REACH if model.from_mesh else None
+    verts, faces = path_mesh(states, faces, find, report, reach)
     return verts, faces, level, 0
 
 
-def path_mesh(states, faces, find=self_intersecting_faces, report=None):
+# a source mesh's untangle fall-off: one solver step per this distance of an edge (normalised
+# units, about a level-5 icosphere's edge), so a coarse mesh is not pulled back ring by ring
+FALLOFF_REACH = 0.04
+
+
+def path_mesh(states, faces, find=self_intersecting_faces, report=None, reach=None):
     """The clean mesh (verts (V, 3), faces) from the path states (K+1, V, 3) of an
     icosphere: the last state, untangled unless `find` is None (`report` as output_mesh)."""
     if find is None:
         return states[-1], faces
-    verts = untangle(states, faces, find)[0]
+    verts = untangle(states, faces, find, reach=reach)[0]
     if report is not None:
         moved = np.linalg.norm(verts - states[-1], axis=1)
         report.update(pulled_back=int((moved > 0).sum()),
@@ -66,15 +73,30 @@ def path_mesh(states, faces, find=self_intersecting_faces, report=None):
 
 
 def _beyond_start(start, verts, faces, find, report=None):
-    """`find` without the faces of a source mesh that cross at t=0 (`verts`), which are
-    counted once per source and kept on it (`start.crossing`)."""
+    """`find` that ignores crossings between the connected parts of a source mesh that
+    already cross each other at t=0 (`verts`): those part pairs are found once per source
+    and kept on it (`start.crossing`, (P, 2) part pairs; a part that crosses itself is a
+    pair with itself). As the shape moves, the line where two crossing parts meet moves
+    onto other faces of theirs, so only the parts can be told apart, not the faces. Any
+    other pair counts, so untangling ends at t=0 at worst, where only those parts cross.
+    `find` must take `pairs=True` (intersect.py and Blender's check do)."""
+    part = start.face_parts()
     if start.crossing is None:
-        start.crossing = np.asarray(find(verts, faces), dtype=np.int64)
+        pairs = np.asarray(find(verts, faces, pairs=True), dtype=np.int64).reshape(-1, 2)
+        start.crossing = np.unique(np.sort(part[pairs], axis=1), axis=0)
+        start.crossing_faces = len(np.unique(pairs))
     if report is not None:
-        report["source_crossing"] = len(start.crossing)
+        report["source_crossing"] = start.crossing_faces
     if not len(start.crossing):
         return find
-    return lambda v, f: np.setdiff1d(find(v, f), start.crossing)
+    n = int(part.max()) + 1
+    known = start.crossing[:, 0] * n + start.crossing[:, 1]
+
+    def find_new(v, f):
+        found = np.asarray(find(v, f, pairs=True), dtype=np.int64).reshape(-1, 2)
+        parts = np.sort(part[found], axis=1)
+        return np.unique(found[~np.isin(parts[:, 0] * n + parts[:, 1], known)])
+    return find_new
 
 
 def run_fit(target_points, settings, progress=None, cancel=None, init=None, snapshot=None,

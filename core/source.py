@@ -13,6 +13,8 @@ import base64
 import zlib
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from .sampling import sample_surface, triangle_areas
@@ -39,7 +41,9 @@ class MeshSource:
             raise ValueError("The source mesh has no surface area (all its faces are degenerate).")
         self._rest = None   # (F, 3) each triangle's squared edges over their mean
         self._onto = None   # KD-tree and points for `onto`
-        self.crossing = None  # faces that cross at t=0 (pipeline.output_mesh fills it)
+        self.crossing = None  # (P, 2) pairs of parts that cross at t=0 (pipeline.output_mesh fills it)
+        self.crossing_faces = 0  # how many faces cross at t=0
+        self._face_parts = None
 
     # -- the same questions SphereSet answers ---------------------------------------------
     def mesh(self, level=None):
@@ -81,6 +85,17 @@ class MeshSource:
         verts = self.verts[self.faces[tri]].reshape(-1, 3)
         return (verts, np.arange(3 * k, dtype=np.int64).reshape(k, 3),
                 np.zeros(3 * k, dtype=np.int64), self._rest[tri])
+
+    def face_parts(self):
+        """(F,) int64 the connected part (by shared vertices) of each triangle."""
+        if self._face_parts is None:
+            n = len(self.verts)
+            f = self.faces
+            edges = np.concatenate([f[:, [0, 1]], f[:, [1, 2]]])
+            graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+            _, label = csgraph.connected_components(graph, directed=False)
+            self._face_parts = label[f[:, 0]].astype(np.int64)
+        return self._face_parts
 
     def onto(self, x):
         """Points (N, 3) moved to the nearest of the source's vertices and ONTO_SAMPLES

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import sparse
 
 
-def untangle(states, faces, find, max_rounds=None):
+def untangle(states, faces, find, max_rounds=None, reach=None):
     """Pull intersecting regions back along their paths until the mesh is clean.
 
     states: (K+1, V, 3) float64, the mesh at each solver grid time, states[0] the sphere
@@ -19,6 +19,9 @@ def untangle(states, faces, find, max_rounds=None):
     intersecting pair always has a vertex past t=0), so this ends; after `max_rounds`
     (default 3·K) every vertex steps back each round, so at most max_rounds + K rounds run
     whatever the flow did, and the worst case is the sphere itself.
+    `reach`: a distance (same space); neighbours then differ by up to one step per `reach`
+    of the edge between them in the last state (at least one): the fall-off spans the
+    same distance on a coarse mesh as on a fine one, instead of the same number of rings.
     Returns (verts (V, 3), step (V,) int grid index of each vertex, rounds run).
     """
     states = np.asarray(states, dtype=np.float64)
@@ -32,6 +35,11 @@ def untangle(states, faces, find, max_rounds=None):
     if len(bad) == 0:
         return verts, step, 0
     neighbours = _adjacency(faces, n_verts)
+    slope = None
+    if reach:
+        coo = neighbours.tocoo()
+        length = np.linalg.norm(states[top][coo.row] - states[top][coo.col], axis=1)
+        slope = np.maximum(1, np.floor(length / reach)).astype(np.int64)
     rounds = 0
     while len(bad):
         rounds += 1
@@ -42,7 +50,7 @@ def untangle(states, faces, find, max_rounds=None):
             hit[faces[bad].ravel()] = True
             hit |= (neighbours @ hit.astype(np.float64)) > 0
             step[hit] = np.maximum(step[hit] - 1, 0)
-            step = _limit_slope(step, neighbours, top)
+            step = _limit_slope(step, neighbours, top, slope)
         verts = states[step, rows]
         bad = find(verts, faces)
         if len(bad) and not step.any():  # back at t=0 and still crossing: the start crosses
@@ -57,13 +65,15 @@ def _adjacency(faces, n_verts):
     return ((a + a.T) > 0).astype(np.float64).tocsr()
 
 
-def _limit_slope(step, neighbours, top):
-    """Lower steps until neighbouring vertices differ by at most one (the fall-off)."""
+def _limit_slope(step, neighbours, top, slope=None):
+    """Lower steps until neighbouring vertices differ by at most one, or by `slope` (E,)
+    per edge of `neighbours`' COO order (the fall-off)."""
     coo = neighbours.tocoo()
+    rise = 1 if slope is None else slope
     for _ in range(top):
-        lowest = np.full(len(step), top)
-        np.minimum.at(lowest, coo.row, step[coo.col])
-        limited = np.minimum(step, lowest + 1)
+        lowest = np.full(len(step), 2 * top + 1)
+        np.minimum.at(lowest, coo.row, step[coo.col] + rise)
+        limited = np.minimum(step, lowest)
         if np.array_equal(limited, step):
             break
         step = limited

@@ -692,23 +692,17 @@ def main(argv=None):
     args = parse_args(argv)
     out_dir = pathlib.Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    zip_path = extension.build(tempfile.mkdtemp(prefix="neural_morph_dist_"))[0]
-    extension.install(zip_path)
     single = [(flag, name, study, table) for flag, name, study, table in SINGLE_STUDIES
               if getattr(args, flag)]
     if single:  # one study on its own: OUT/<name>.json and its table
         _, name, study, table = single[0]
-        try:
-            rows = study(importlib.import_module(extension.MODULE), args)
-        finally:
-            extension.disable()
+        with extension.installed() as nm:
+            rows = study(nm, args)
         (out_dir / f"{name}.json").write_text(json.dumps(report._jsonable(rows), indent=1))
         print(table({name: rows}))
         return 0
-    try:
+    with extension.installed():
         results = run(args, out_dir)
-    finally:
-        extension.disable()
     text = report.markdown(results)
     (out_dir / "results.md").write_text(text)
     report.write_json(results, out_dir / "results.json")

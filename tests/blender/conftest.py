@@ -53,6 +53,16 @@ def suzanne(scene):
     return bpy.context.active_object
 
 
+@pytest.fixture(scope="session")
+def built_zip(tmp_path_factory):
+    """The extension's own zip (no wheels) from tools/build/extension.py, built once per
+    session for every test that installs or measures it."""
+    if str(ROOT / "tools" / "build") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tools" / "build"))
+    import extension
+    return extension.build(tmp_path_factory.mktemp("dist"))[0]
+
+
 def counts():
     """(objects, meshes) in the file: bad input must leave both unchanged."""
     return len(bpy.data.objects), len(bpy.data.meshes)

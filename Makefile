@@ -72,7 +72,7 @@ test-quick: $(CHECK_READY)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests/blender
 
 bench: venv
-	$(PY) bench/bench.py --seed-quality $(MODELS)
+	$(PY) bench/bench.py $(MODELS)
 
 strip: venv
 	$(PY) tools/docs/strip.py

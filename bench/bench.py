@@ -1,7 +1,15 @@
 """`make bench`: Neural Morph against the seed's configuration and Blender's Shrinkwrap.
 
-    python bench/bench.py [extra.obj ...] [--only NAME[,NAME]] [--iterations N] [--quick]
-                          [--seed-quality] [--out DIR]
+    python bench/bench.py [extra.obj ...] [--study NAME[,NAME]] [--only NAME[,NAME]]
+                          [--iterations N] [--quick] [--out DIR]
+
+Studies (`--study`, all but timing by default): quality (every target against Shrinkwrap
+and the seed configuration: the bar and quality tables, results.md), ttq (time to
+quality, on --ttq-targets), ablation, presets, scale (ttq and scale belong to the quality
+run), and timing (the operator at its defaults, --timing-runs per target). Ablation,
+presets and timing without quality run on their own and write OUT/<study>.json and their
+table; a quality run without them includes OUT/ablation.json and OUT/presets.json when
+there.
 
 Targets: Blender's Suzanne (and Suzanne moved, rotated and scaled), every .obj in
 ../shared/models (beside the checkout) when that folder exists, the .obj paths given on the
@@ -42,6 +50,20 @@ import shrinkwrap  # noqa: E402
 
 
 # -- configuration ------------------------------------------------------------------------
+STUDIES = ("quality", "ttq", "ablation", "presets", "scale", "timing")
+DEFAULT_STUDIES = ("quality", "ttq", "ablation", "presets", "scale")
+
+
+def studies(text):
+    """--study's value: the names, in STUDIES' order; an unknown one is a usage error."""
+    names = {n.strip().lower() for n in text.split(",") if n.strip()}
+    unknown = sorted(names - set(STUDIES))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown study {', '.join(unknown) or '(none)'}; "
+                                         f"choose from {', '.join(STUDIES)}")
+    return tuple(n for n in STUDIES if n in names)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", help="extra .obj files to benchmark")
@@ -49,32 +71,23 @@ def parse_args(argv=None):
     p.add_argument("--iterations", type=int, default=None,
                    help="override Neural Morph's iteration count (quick trials)")
     p.add_argument("--quick", action="store_true", help="tiny settings for a smoke run")
-    p.add_argument("--seed-quality", action="store_true",
-                   help="kept for old command lines: the seed configuration is always trained "
-                        "(time to quality, and its surface at our fit time)")
-    p.add_argument("--ttq", default="suzanne,cow",
+    p.add_argument("--study", default=",".join(DEFAULT_STUDIES), type=studies,
+                   help="comma-separated studies to run, of " + ", ".join(STUDIES) +
+                        " (default: %(default)s)")
+    p.add_argument("--ttq-targets", default="suzanne,cow",
                    help="comma-separated targets that get the time-to-quality runs (ours and "
                         "the seed configuration)")
-    p.add_argument("--no-ablation", action="store_true",
-                   help="skip the ablation (the report still includes OUT/ablation.json)")
-    p.add_argument("--timing-only", type=int, default=0, metavar="N",
-                   help="only time the operator at its defaults, N runs per target, and write "
-                        "OUT/timing.json (for a quiet machine)")
-    p.add_argument("--ablation-only", action="store_true",
-                   help="run only the ablation and write OUT/ablation.json (a second process "
-                        "can run it beside the main benchmark)")
+    p.add_argument("--timing-runs", type=int, default=3, metavar="N",
+                   help="runs per target of the timing study (for a quiet machine)")
     p.add_argument("--ablation-targets", default="suzanne,cow",
                    help="comma-separated targets of the ablation")
     p.add_argument("--variants", default="",
                    help="comma-separated ablation variants to run (words of their labels, e.g. "
                         "'default,similarity'); empty runs all")
-    p.add_argument("--no-presets", action="store_true",
-                   help="skip the presets table (the report still includes OUT/presets.json)")
-    p.add_argument("--presets-only", action="store_true",
-                   help="run only the presets table (each bundled preset through the operator "
-                        "on Suzanne and cow) and write OUT/presets.json")
     p.add_argument("--out", default=str(ROOT / "out" / "bench"))
     args = p.parse_args(argv)
+    if "quality" not in args.study and {"ttq", "scale"} & set(args.study):
+        p.error("the ttq and scale studies are part of the quality run: add quality to --study")
     q = args.quick
     args.settings = {
         "metric_samples": 20_000 if q else 100_000,
@@ -86,7 +99,8 @@ def parse_args(argv=None):
                                   if n.strip()),
         "ablation_iterations": 20 if q else 400,  # every variant, the default included
         "preset_targets": ("suzanne",) if q else ("suzanne", "cow"),
-        "ttq_targets": tuple(n.strip().lower() for n in args.ttq.split(",") if n.strip()),
+        "ttq_targets": (tuple(n.strip().lower() for n in args.ttq_targets.split(",") if n.strip())
+                        if "ttq" in args.study else ()),
         "seed_budget_max": 60.0 if q else 300.0,
         "matmul_n": 1024 if q else 2048,
         "matmul_reps": 3 if q else 5,
@@ -563,13 +577,13 @@ def preset_study(nm, args):
 
 # -- timing -----------------------------------------------------------------------------------
 def timing_study(nm, args):
-    """The operator at its defaults, `--timing-only` runs per target: wall seconds of the
+    """The operator at its defaults, `--timing-runs` runs per target: wall seconds of the
     whole call (sampling, fit, output check and writing the object) and its figures."""
     blender = nm.blender
     rows = []
     for name, path in targets(args):
         runs = []
-        for _ in range(args.timing_only):
+        for _ in range(args.timing_runs):
             target = load_target(name, path)
             t0 = time.perf_counter()
             status = bpy.ops.neural_morph.fit(target=target.name, **args.overrides)
@@ -660,55 +674,50 @@ def run(args, out_dir):
         results["our_settings"] = res.pop("our_settings", results["our_settings"])
         results["targets"].append(res)
         report.write_json(results, out_dir / "results.partial.json")  # survives a crash
-    for skip, name, study in (("no_ablation", "ablation", ablation_study),
-                              ("no_presets", "presets", preset_study)):
-        if not getattr(args, skip):
+    for name, study in (("ablation", ablation_study), ("presets", preset_study)):
+        if name in args.study:
             try:
                 results[name] = study(nm, args)
             except Exception as exc:
                 traceback.print_exc()
                 results[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
-        elif (out_dir / f"{name}.json").is_file():  # from an earlier --{name}-only run
+        elif (out_dir / f"{name}.json").is_file():  # from an earlier `--study {name}` run
             results[name] = json.loads((out_dir / f"{name}.json").read_text())
-    try:
-        results["scale"] = scale_study(nm.core, args)
-    except Exception as exc:
-        traceback.print_exc()
-        results["scale"] = {"rows": [], "note": f"scale study failed: {exc}"}
+    if "scale" in args.study:
+        try:
+            results["scale"] = scale_study(nm.core, args)
+        except Exception as exc:
+            traceback.print_exc()
+            results["scale"] = {"rows": [], "note": f"scale study failed: {exc}"}
     results["memory_method"] = PeakRSS.method or "not measured"
     results["machine"]["process_max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return results
 
 
-# --X-only flag -> (results key and file name, study(nm, args) -> rows, report table)
-SINGLE_STUDIES = (
-    ("timing_only", "timing", timing_study, report.timing_table),
-    ("ablation_only", "ablation", ablation_study, report.ablation_table),
-    ("presets_only", "presets", preset_study, report.presets_table),
-)
+# The studies that also run on their own: name (of OUT/<name>.json too) -> (study(nm, args)
+# -> rows, its report table). Timing always runs on its own, the others when quality does not.
+SINGLE_STUDIES = {
+    "timing": (timing_study, report.timing_table),
+    "ablation": (ablation_study, report.ablation_table),
+    "presets": (preset_study, report.presets_table),
+}
 
 
 def main(argv=None):
     args = parse_args(argv)
     out_dir = pathlib.Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    zip_path = extension.build(tempfile.mkdtemp(prefix="neural_morph_dist_"))[0]
-    extension.install(zip_path)
-    single = [(flag, name, study, table) for flag, name, study, table in SINGLE_STUDIES
-              if getattr(args, flag)]
-    if single:  # one study on its own: OUT/<name>.json and its table
-        _, name, study, table = single[0]
-        try:
-            rows = study(importlib.import_module(extension.MODULE), args)
-        finally:
-            extension.disable()
-        (out_dir / f"{name}.json").write_text(json.dumps(report._jsonable(rows), indent=1))
-        print(table({name: rows}))
-        return 0
-    try:
+    single = [name for name in SINGLE_STUDIES if name in args.study
+              and (name == "timing" or "quality" not in args.study)]
+    with extension.installed() as nm:
+        for name in single:  # a study on its own: OUT/<name>.json and its table
+            study, table = SINGLE_STUDIES[name]
+            rows = study(nm, args)
+            (out_dir / f"{name}.json").write_text(json.dumps(report._jsonable(rows), indent=1))
+            print(table({name: rows}))
+        if "quality" not in args.study:
+            return 0
         results = run(args, out_dir)
-    finally:
-        extension.disable()
     text = report.markdown(results)
     (out_dir / "results.md").write_text(text)
     report.write_json(results, out_dir / "results.json")

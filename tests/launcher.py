@@ -21,12 +21,9 @@ import extension
 
 
 def main(blend, script, zip_path):
-    extension.install(zip_path)
-    try:
+    with extension.installed(zip_path):
         bpy.ops.wm.open_mainfile(filepath=blend)
         runpy.run_path(script, run_name="__main__")
-    finally:
-        extension.disable()
 
 
 if __name__ == "__main__":

@@ -53,6 +53,34 @@ def suzanne(scene):
     return bpy.context.active_object
 
 
+@pytest.fixture(scope="session")
+def built_zip(tmp_path_factory):
+    """The extension's own zip (no wheels) from tools/build/extension.py, built once per
+    session for every test that installs or measures it."""
+    if str(ROOT / "tools" / "build") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tools" / "build"))
+    import extension
+    return extension.build(tmp_path_factory.mktemp("dist"))[0]
+
+
+MORPH_SETTINGS = dict(iterations=40, points=128, resolution=2)  # small, quick fits
+
+
+@pytest.fixture(scope="session")
+def monkey_morph_blend(registered, tmp_path_factory):
+    """A .blend holding Suzanne (named "Monkey") and "Monkey Morph", fitted once per session
+    with MORPH_SETTINGS through the operator and saved with the morph active. Open it per
+    test (test_morph.py's `morph`) and never save over it."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.mesh.primitive_monkey_add()
+    bpy.context.active_object.name = "Monkey"
+    assert bpy.ops.neural_morph.fit(target="Monkey", **MORPH_SETTINGS) == {'FINISHED'}
+    path = tmp_path_factory.mktemp("morph") / "monkey_morph.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    return path
+
+
 def counts():
     """(objects, meshes) in the file: bad input must leave both unchanged."""
     return len(bpy.data.objects), len(bpy.data.meshes)

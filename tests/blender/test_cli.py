@@ -13,7 +13,7 @@ import bpy
 import pytest
 
 from conftest import ROOT
-from neural_morph import core
+from neural_morph import commandline, core
 from neural_morph.blender import cli
 from neural_morph.blender.store import FLOW_KEY
 
@@ -144,17 +144,6 @@ def test_ply_and_gltf_inputs_and_gltf_export_with_uvs(assets, tmp_path):
     assert len(meshes) == 1 and len(meshes[0].data.uv_layers) == 1
 
 
-def test_preset_and_explicit_options(assets, tmp_path):
-    from neural_morph.core import presets
-    args = cli.build_parser().parse_args(["fit", "x.obj", "-o", "o", "--preset", "Draft", "--seed", "3"])
-    settings = cli.settings_of(args)
-    draft = presets.preset("Draft")
-    assert {k: settings[k] for k in draft} == draft and settings["seed"] == 3
-    args = cli.build_parser().parse_args(["fit", "x.obj", "-o", "o", "--preset", "Draft",
-                                          "--iterations", "7"])
-    assert cli.settings_of(args)["iterations"] == 7
-
-
 def test_bad_settings_or_no_input_leave_no_output(assets, tmp_path, capsys):
     out = tmp_path / "out"
     assert run("fit", assets["obj"], "-o", out, "--iterations", "0") == 2
@@ -230,7 +219,7 @@ def test_an_output_that_is_an_input_is_refused_before_any_fit(assets, tmp_path, 
         options = ["--export", export] if export else []
         assert run("fit", *inputs, "--output", folder, *options, *TINY) == 2
         text = capsys.readouterr().out
-        clash = folder / (f"{pathlib.Path(inputs[-1]).stem}{cli.EXPORT_SUFFIX[export]}"
+        clash = folder / (f"{pathlib.Path(inputs[-1]).stem}{commandline.EXPORT_SUFFIX[export]}"
                           if export else "report.json")
         assert f"{clash} would write over the input {inputs[-1]}" in text
         assert "choose another --output folder" in text and "fitting" not in text
@@ -320,18 +309,6 @@ def test_a_rerun_skips_only_the_same_fit_and_the_report_keeps_earlier_assets(ass
     assert run("fit", rock, "--output", out, *TINY, "--seed", "5") == 0
     assert "refitting" in capsys.readouterr().out
     assert report_of(out)[str(rock)]["status"] == "fitted"
-
-
-def test_spec_split_and_safe_names():
-    assert cli.split_spec("a.blend:Rock:A") == ("a.blend", "Rock:A")
-    assert cli.split_spec("C:\\scenes\\a.BLEND:Rock") == ("C:\\scenes\\a.BLEND", "Rock")
-    assert cli.split_spec("a.blend:x.blend:y") == ("a.blend", "x.blend:y")
-    assert cli.split_spec("rock.obj") == ("rock.obj", None)
-    assert cli.split_spec("a.blend:") == ("a.blend:", None)
-    assert cli.safe_name("Rock/LOD0") == "Rock_LOD0"
-    assert cli.safe_name('a\\b:c*d?e"f<g>h|i\x01') == "a_b_c_d_e_f_g_h_i_"
-    assert cli.safe_name("..") == "_" and cli.safe_name("CON") == "_CON"
-    assert len(cli.safe_name("é" * 300).encode()) <= cli.MAX_NAME_BYTES
 
 
 @pytest.mark.slow

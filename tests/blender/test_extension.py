@@ -21,11 +21,6 @@ def run_python(code, *args, timeout=600):
     return proc.stdout
 
 
-@pytest.fixture(scope="module")
-def built_zip(tmp_path_factory):
-    return extension.build(tmp_path_factory.mktemp("dist"))[0]
-
-
 def test_manifest_passes_blenders_validate():
     out = extension.validate()
     assert "Success" in out
@@ -37,14 +32,11 @@ def test_built_zip_installs_enables_and_fits(built_zip, tmp_path):
         os.environ["BLENDER_USER_RESOURCES"] = {str(tmp_path)!r}
         sys.path.insert(0, {str(ROOT / 'tools' / 'build')!r})
         import bpy, extension
-        extension.install({str(built_zip)!r})
-        try:
+        with extension.installed({str(built_zip)!r}):
             assert "fit" in dir(bpy.ops.neural_morph)
             bpy.ops.mesh.primitive_ico_sphere_add()
             bpy.ops.neural_morph.fit(iterations=10, points=64, resolution=2)
             print("MORPH", bpy.context.active_object.name)
-        finally:
-            extension.disable()
         print("OPS_AFTER", "fit" in dir(bpy.ops.neural_morph))
     """)
     assert "MORPH Icosphere Morph" in out

@@ -5,11 +5,11 @@ import bpy
 import numpy as np
 import pytest
 
-from conftest import counts
+from conftest import MORPH_SETTINGS, counts
 from neural_morph import core
 from neural_morph.blender import meshes, shapekeys, store
 
-SMALL = dict(iterations=40, points=128, resolution=2)
+SMALL = MORPH_SETTINGS
 
 
 def fitted(make, name, **kw):
@@ -21,8 +21,12 @@ def fitted(make, name, **kw):
 
 
 @pytest.fixture
-def morph(scene):
-    return fitted(lambda: bpy.ops.mesh.primitive_monkey_add(), "Monkey")
+def morph(scene, monkey_morph_blend):
+    """"Monkey Morph", active, fitted from "Monkey": the session's fit, reopened for this test."""
+    bpy.ops.wm.open_mainfile(filepath=str(monkey_morph_blend))
+    obj = bpy.data.objects["Monkey Morph"]
+    assert bpy.context.view_layer.objects.active == obj
+    return obj
 
 
 def evaluated_vertices(obj, frame):

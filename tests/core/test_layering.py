@@ -1,5 +1,6 @@
 """core imports neither bpy nor (until a fit is asked for) torch, torchdiffeq or scipy; its
-modules import each other without a circle, and no public name is a submodule's."""
+modules import each other without a circle, and no public name is a submodule's. The command
+line's bpy-free half (commandline.py) imports core only, and neither bpy nor torch."""
 import ast
 import pathlib
 import subprocess
@@ -76,3 +77,15 @@ def test_no_public_name_is_shadowed_by_its_submodule():
               "    importlib.import_module('neural_morph.core.' + path.stem)\n"
               "print(sorted(n for n in core.__all__ if isinstance(getattr(core, n), types.ModuleType)))")
     assert out.strip() == "[]"
+
+
+def test_commandline_imports_core_only_and_neither_bpy_nor_torch():
+    out = run("import neural_morph.commandline as cl\n"
+              "cl.build_parser().parse_args(['fit', 'x.obj', '-o', 'o'])\n"
+              "print(sorted(m for m in ('torch', 'torchdiffeq', 'scipy', 'bpy') if m in sys.modules))")
+    assert out.strip() == "[]"
+    project = set()
+    for node in ast.walk(ast.parse((ROOT / "commandline.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            project |= ({node.module.split(".")[0]} if node.module else {a.name for a in node.names})
+    assert project == {"core"}

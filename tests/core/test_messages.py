@@ -13,7 +13,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCES = [*sorted((ROOT / "core").glob("*.py")), *sorted((ROOT / "blender").glob("*.py")),
-           *sorted((ROOT / "operators").glob("*.py")), ROOT / "api.py"]
+           *sorted((ROOT / "operators").glob("*.py")), ROOT / "api.py", ROOT / "commandline.py"]
 MIN_PIECE = 12  # shorter pieces ("'", ": ") say nothing
 
 

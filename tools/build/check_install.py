@@ -34,9 +34,8 @@ except ImportError:
 sys.path.insert(0, sys.argv[3])
 import bpy, extension
 t0 = time.perf_counter()
-extension.install(sys.argv[1])
-print("INSTALLED", round(time.perf_counter() - t0, 1), flush=True)
-try:
+with extension.installed(sys.argv[1]):
+    print("INSTALLED", round(time.perf_counter() - t0, 1), flush=True)
     import torch
     print("TORCH", torch.__version__, torch.__file__, flush=True)
     assert sys.argv[2] in torch.__file__, "torch did not come from the extension's wheels"
@@ -47,8 +46,6 @@ try:
     print("FIT", result, morph.name, len(morph.data.vertices),
           morph["neural_morph_self_intersections"], flush=True)
     assert result == {'FINISHED'} and morph.name == "Suzanne Morph"
-finally:
-    extension.disable()
 print("OK", bpy.app.version_string, flush=True)
 """
 

@@ -3,13 +3,17 @@
     python tools/build/extension.py      # dist/neural_morph-<version>.zip, no wheels
 
 Zips that bundle the dependency wheels come from tools/build/wheels.py (which uses this
-module; this module never imports it).
+module; this module never imports it). Inside a bpy process, `with installed(zip) as nm:`
+runs a block with the extension installed from that zip (built first when none is given).
 """
 import argparse
+import contextlib
+import importlib
 import importlib.util
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODULE = "bl_ext.user_default.neural_morph"
@@ -68,6 +72,21 @@ def disable():
     import bpy
     if MODULE in bpy.context.preferences.addons:
         bpy.ops.preferences.addon_disable(module=MODULE)
+
+
+@contextlib.contextmanager
+def installed(zip_path=None):
+    """The extension installed and enabled from `zip_path` for the `with` block, and always
+    disabled after it (a bpy process that exits with it enabled hangs). Without a zip, one
+    is built into a temporary folder first. Yields the enabled add-on's module.
+
+    Call inside a bpy process whose BLENDER_USER_RESOURCES points at a throwaway folder."""
+    if zip_path is None:
+        zip_path = build(tempfile.mkdtemp(prefix="neural_morph_dist_"))[0]
+    try:
+        yield importlib.import_module(install(zip_path))
+    finally:
+        disable()
 
 
 def main(argv=None):

@@ -62,17 +62,13 @@ def add_cow():
 
 def main():
     OUT.mkdir(exist_ok=True)
-    zip_path = extension.build(tempfile.mkdtemp(prefix="neural_morph_dist_"))[0]
-    extension.install(zip_path)
     settings = {"iterations": int(os.environ["DEMO_ITERATIONS"])} if "DEMO_ITERATIONS" in os.environ else {}
-    try:
+    with extension.installed():
         fit_and_render("demo", add_suzanne, settings)
         if COW.is_file():
             fit_and_render("cow", add_cow, settings)
         else:
             print(f"\n{COW} is not there: the cow picture was not made")
-    finally:
-        extension.disable()
 
 
 if __name__ == "__main__":

@@ -39,9 +39,7 @@ def frozen_copies(obj, frames):
 def main():
     out = ROOT / "docs" / "morph_strip.png"
     out.parent.mkdir(exist_ok=True)
-    zip_path = extension.build(tempfile.mkdtemp(prefix="neural_morph_dist_"))[0]
-    extension.install(zip_path)
-    try:
+    with extension.installed():
         bpy.ops.wm.read_homefile(use_empty=True)
         bpy.ops.mesh.primitive_monkey_add()
         settings = ({"iterations": int(os.environ["STRIP_ITERATIONS"])}
@@ -54,8 +52,6 @@ def main():
         render.side_by_side(copies, out, [f"frame {f}" for f in FRAMES], size=(2400, 520),
                             rotation_z=0.0)
         print(f"wrote {out}")
-    finally:
-        extension.disable()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import core
 from .guards import InputError, check_writable
-from .meshes import count_self_intersections_bvh, mesh_vertices, self_intersecting_faces_bvh
+from .meshes import mesh_vertices, self_intersecting_faces_bvh
 from .store import ANIMATION_KEY, edited_by_hand, mark_written, output_level, store_figures
 
 
@@ -92,9 +92,11 @@ def animate(obj, model, keys, frame_start, frame_end, ease, reverse, replace=Tru
         if basis is not None and t == 0.0:
             return basis  # the source as it was copied, exactly
         return model.mesh_state(core.output_mesh(model, level, self_intersecting_faces_bvh, t)[0], t)
+    # a source mesh's parts that crossed each other at the start may go on crossing (pipeline)
+    find = core.beyond_start(model, self_intersecting_faces_bvh)
     result = core.clean_keys(
         state_at, np.linspace(0.0, 1.0, keys), core.Timing(frame_start, frame_end, ease, reverse),
-        lambda verts: count_self_intersections_bvh(verts, faces), basis_time=basis_time)
+        lambda verts: len(find(verts, faces)), basis_time=basis_time)
     clear_animation(obj)
     first = 0 if model.from_mesh else -1
     obj.data.vertices.foreach_set("co", result.states[first].astype(np.float32).ravel())

@@ -23,6 +23,7 @@ from .settings import SOLVERS, FitSettings, user_settings
 _LAZY = {
     "fit": "training", "Cancelled": "training",
     "run_fit": "pipeline", "FitResult": "pipeline", "output_mesh": "pipeline",
+    "beyond_start": "pipeline",
     "FittedFlow": "fitted_flow",
     "ADDON_VERSION": "storage", "FORMAT_VERSION": "storage",
     "FitJob": "job",

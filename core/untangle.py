@@ -78,3 +78,35 @@ def _limit_slope(step, neighbours, top, slope=None):
             break
         step = limited
     return step
+
+
+def advance(states, faces, find, step):
+    """Take back what `untangle` gave up where nothing crosses: every vertex held back
+    (`step` (V,) below the last state) tries one step further along its path each round;
+    where that makes faces cross, those faces' vertices and their neighbours keep their
+    step, until the trial is clean. Stops when a round moves nothing. Every accepted
+    state is checked, so the result is as clean as `step`'s; with no fall-off, vertices
+    go as far as they can on their own. Returns (verts (V, 3), step (V,))."""
+    states = np.asarray(states, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    top, rows = len(states) - 1, np.arange(states.shape[1])
+    step = np.asarray(step).copy()
+    neighbours = _adjacency(faces, states.shape[1])
+    for _ in range(4 * top):
+        held = step < top
+        if not held.any():
+            break
+        trial = step.copy()
+        trial[held] += 1
+        while True:
+            bad = find(states[trial, rows], faces)
+            if not len(bad):
+                break
+            hit = np.zeros(len(step), dtype=bool)
+            hit[faces[bad].ravel()] = True
+            hit |= (neighbours @ hit.astype(np.float64)) > 0
+            trial[hit] = step[hit]
+        if np.array_equal(trial, step):
+            break
+        step = trial
+    return states[step, rows], step

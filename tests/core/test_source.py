@@ -122,3 +122,19 @@ def test_a_source_without_faces_or_area_is_refused(faces, message):
     with pytest.raises(ValueError) as err:
         MeshSource(np.zeros((3, 3)), faces)
     assert str(err.value) == message
+
+
+def test_advance_takes_back_only_what_stays_clean():
+    from neural_morph.core import untangle
+    # a triangle that slides down through a fixed one over 8 steps, and a far one that moves freely
+    fixed = np.array([[-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [0.0, 1.5, 0.0]])
+    moving = np.array([[-0.2, 0.0, -0.5], [0.2, 0.0, -0.5], [0.0, 0.0, 0.5]])
+    free = np.array([[5.0, 0.0, 0.0], [6.0, 0.0, 0.0], [5.0, 1.0, 0.0]])
+    faces = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8]])
+    states = np.stack([np.concatenate([fixed, moving + [0.0, 0.0, 1.0 - 0.25 * k],
+                                       free + [0.0, 0.0, 0.1 * k]]) for k in range(9)])
+    verts, step, _ = untangle.untangle(states, faces, self_intersecting_faces)
+    assert len(self_intersecting_faces(verts, faces)) == 0
+    more, ahead = untangle.advance(states, faces, self_intersecting_faces, step)
+    assert len(self_intersecting_faces(more, faces)) == 0
+    assert (ahead >= step).all() and (ahead[6:] == 8).all()  # the free triangle goes all the way

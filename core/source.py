@@ -76,10 +76,7 @@ class MeshSource:
         rest: the source triangle's squared edge lengths over their mean (what the term
         keeps, so the source's own triangle shapes are the rest state)."""
         if self._rest is None:
-            v, f = self.verts, self.faces
-            sq = np.stack([((v[f[:, 0]] - v[f[:, 1]]) ** 2).sum(1), ((v[f[:, 1]] - v[f[:, 2]]) ** 2).sum(1),
-                           ((v[f[:, 2]] - v[f[:, 0]]) ** 2).sum(1)], axis=1)
-            self._rest = sq / np.maximum(sq.mean(axis=1, keepdims=True), 1e-300)
+            self._rest = self.rest_shapes(self.faces)
         k = max(int(budget) // 3, 1)
         tri = rng.choice(len(self.faces), k, p=self.areas / self.areas.sum())
         verts = self.verts[self.faces[tri]].reshape(-1, 3)
@@ -96,6 +93,15 @@ class MeshSource:
             _, label = csgraph.connected_components(graph, directed=False)
             self._face_parts = label[f[:, 0]].astype(np.int64)
         return self._face_parts
+
+    def rest_shapes(self, faces):
+        """(F, 3) squared edge lengths of `faces` (F, 3) over their mean: the shapes the
+        shape term keeps (losses.shape)."""
+        v = self.verts
+        sq = np.stack([((v[faces[:, 0]] - v[faces[:, 1]]) ** 2).sum(1),
+                       ((v[faces[:, 1]] - v[faces[:, 2]]) ** 2).sum(1),
+                       ((v[faces[:, 2]] - v[faces[:, 0]]) ** 2).sum(1)], axis=1)
+        return sq / np.maximum(sq.mean(axis=1, keepdims=True), 1e-300)
 
     def onto(self, x):
         """Points (N, 3) moved to the nearest of the source's vertices and ONTO_SAMPLES

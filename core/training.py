@@ -18,6 +18,7 @@ from .fitted_flow import FittedFlow
 from .normalize import normalization
 from .parts import sphere_set
 from .source import MeshSource
+from .sampling import triangle_areas
 from .settings import MIN_TARGET_POINTS, SOFT_MAX_LEARNING_RATE, FitSettings
 from .solvers import integrate
 
@@ -30,6 +31,8 @@ class Cancelled(Exception):
 # the rate, this many times (the fit is chaotic: a needle may blow up at one rate and not
 # at half of it); beyond that range it stops at once with DIVERGED
 DIVERGENCE_RETRIES = 2
+# a source mesh flows all its vertices each iteration up to this many times `points`
+VERTEX_BUDGET = 2
 
 
 def fit(target_points, settings=None, progress=None, cancel=None, init=None, snapshot=None,
@@ -132,7 +135,7 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
     spheres_t = [] if model.from_mesh else [
         torch.as_tensor(a, dtype=torch.float32, device=device)
         for a in (model.start.centres, model.start.radii)]
-    sampler = _StartSampler(settings, model.start, rng, device)
+    sampler = (_MeshSampler if model.from_mesh else _StartSampler)(settings, model.start, rng, device)
     kinetic = _KineticField(field)
     start = time.perf_counter()
     history = list(model.history)
@@ -151,7 +154,7 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
             x0 = sampler.batch(field, refresh=(it - warm) % 10 == 0)
             state = torch.cat([x0, torch.zeros(len(x0), 1, device=device)], dim=1)
             end = integrate(kinetic, state, times, settings.method, None, settings.adjoint)[-1]
-            x1 = end[:, :3]
+            x1 = sampler.surface(end[:, :3])
             pick = rng.integers(0, len(unit_t), settings.target_batch)
             sample = unit_t[torch.as_tensor(pick, device=device)]
             batch = losses.Batch(x1, unit_t, tree, sample, settings.loss == "squared",
@@ -334,6 +337,10 @@ class _StartSampler:
         x = self.start.project(x, part)
         return torch.as_tensor(x, dtype=torch.float32, device=self.device), part
 
+    def surface(self, x1):
+        """The flowed batch as the loss sees it: the points themselves."""
+        return x1
+
     def batch(self, field, refresh):
         """(points, 3) start points: free samples first, the shape term's triangles last
         (their rest shapes, or None, in `shape_rest`)."""
@@ -355,6 +362,54 @@ class _StartSampler:
                 rest, dtype=torch.float32, device=self.device)
         self.part = np.concatenate(labels)
         return torch.cat(parts)
+
+
+class _MeshSampler:
+    """A source mesh's batch for one iteration: its vertices (all of them up to
+    VERTEX_BUDGET × points; else those of triangles drawn by area), flowed, and
+    `surface(x1)`: points on the flowed *triangles* (the mesh the output will be, not the
+    flowed surface between its vertices, which a coarse mesh does not follow), drawn by
+    flowed area with probability `stretch_sampling` (else by source area), followed by the
+    vertices, whose triangles feed the shape term at their rest shapes."""
+
+    def __init__(self, settings, start, rng, device):
+        self.settings, self.start, self.rng, self.device = settings, start, rng, device
+        self.budget = VERTEX_BUDGET * settings.points
+        self.shape_faces, self.shape_rest, self.n_shape, self.part = None, None, 0, None
+        self._faces = self._areas = None
+
+    def batch(self, field, refresh):
+        """(n, 3) vertices at t=0 for this iteration (its triangles are kept for `surface`)."""
+        start = self.start
+        faces = start.faces
+        if len(start.verts) > self.budget:
+            pick = self.rng.choice(len(faces), max(self.budget // 3, 1), p=start.areas / start.areas.sum())
+            faces = faces[pick]
+        used, local = np.unique(faces, return_inverse=True)
+        self._faces = local.reshape(-1, 3)
+        self._areas = triangle_areas(start.verts, faces)
+        self.n_shape = len(used)
+        if self.settings.shape_weight:
+            self.shape_faces = torch.as_tensor(self._faces, device=self.device)
+            self.shape_rest = torch.as_tensor(start.rest_shapes(faces), dtype=torch.float32,
+                                              device=self.device)
+        self.part = np.zeros(self.settings.points + len(used), dtype=np.int64)
+        return torch.as_tensor(start.verts[used], dtype=torch.float32, device=self.device)
+
+    def surface(self, x1):
+        """(points + n, 3): `points` samples on the flowed triangles, then the vertices `x1`."""
+        f, n = self._faces, self.settings.points
+        a, b, c = x1[f[:, 0]], x1[f[:, 1]], x1[f[:, 2]]
+        with torch.no_grad():
+            flowed = torch.linalg.norm(torch.cross(b - a, c - a, dim=1), dim=1).double().cpu().numpy()
+        share = self.settings.stretch_sampling
+        p = (share * flowed / max(flowed.sum(), 1e-300)
+             + (1 - share) * self._areas / max(self._areas.sum(), 1e-300))
+        tri = torch.as_tensor(self.rng.choice(len(f), n, p=p / p.sum()), device=self.device)
+        r1 = torch.as_tensor(np.sqrt(self.rng.random(n)), dtype=x1.dtype, device=self.device)[:, None]
+        r2 = torch.as_tensor(self.rng.random(n), dtype=x1.dtype, device=self.device)[:, None]
+        samples = (1 - r1) * a[tri] + r1 * (1 - r2) * b[tri] + r1 * r2 * c[tri]
+        return torch.cat([samples, x1])
 
 
 def _radial_profile(unit, labels, spheres, k=16):

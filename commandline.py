@@ -169,10 +169,7 @@ class Asset:
         self._digest = None
 
     def outputs(self, out_dir, export):
-        files = [out_dir / f"{self.name}.blend"]
-        if export:
-            files.insert(0, out_dir / f"{self.name}{EXPORT_SUFFIX[export]}")
-        return files
+        return outputs_of(self.name, out_dir, export)
 
     def digest(self):
         """SHA-256 of the input file (None when it cannot be read): which input a fit used."""
@@ -199,7 +196,8 @@ class Pair:
         self.spec = f"{source} onto {target}"
         self.name = safe_name(f"{self.source.name}_onto_{self.target.name}")
 
-    outputs = Asset.outputs
+    def outputs(self, out_dir, export):
+        return outputs_of(self.name, out_dir, export)
 
     def same_input(self):
         """Whether SOURCE and TARGET name the same mesh (one file, the same object in it)."""
@@ -210,6 +208,14 @@ class Pair:
         """The RUN_KEY record of its output .blend: which inputs and export made it."""
         return json.dumps({"source": json.loads(self.source.record(None)),
                            "target": json.loads(self.target.record(None)), "export": export})
+
+
+def outputs_of(name, out_dir, export):
+    """The files an input named `name` writes: its export (if asked), then its .blend."""
+    files = [out_dir / f"{name}.blend"]
+    if export:
+        files.insert(0, out_dir / f"{name}{EXPORT_SUFFIX[export]}")
+    return files
 
 
 def split_spec(spec):

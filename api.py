@@ -106,7 +106,7 @@ def fit(target, **settings):
     return morph
 
 
-ONTO_SETTINGS = ("iterations", "points", "learning_rate", "steps", "normalization", "seed")
+ONTO_SETTINGS = _settings.ONTO_SETTINGS
 
 
 def morph_onto(source, target, keys=_settings.DEFAULT_KEYS, frame_start=1, frame_end=100,

@@ -59,12 +59,15 @@ def fit_options():
             for name, (_, description) in core_settings.USER_SETTINGS.items()]
 
 
-def add_fit_settings(parser):
-    """--preset and one option per user-facing fit setting (default None: not given)."""
+def add_fit_settings(parser, names=None):
+    """--preset and one option per user-facing fit setting, or per setting in `names`
+    (default None: not given)."""
     parser.add_argument("--preset", choices=list(presets.presets()), default=None,
                         help="start from a preset's settings; options given explicitly win "
                              "(default: none, the operator defaults)")
     for name, kind, default, description in fit_options():
+        if names is not None and name not in names:
+            continue
         choices = core_settings.USER_CHOICES.get(name)
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None, dest=name,
                             choices=choices, metavar=None if choices else name.upper(),
@@ -94,9 +97,40 @@ def add_fit_command(commands):
     return fit
 
 
+def add_onto_command(commands):
+    onto = commands.add_parser(
+        "onto", help="morph one mesh onto another's shape and write one .blend",
+        description="Morph Onto: flow SOURCE's own mesh onto TARGET's shape and write "
+                    "<output>/<source>_onto_<target>.blend (the source, the target and the "
+                    "result: a copy of the source with shape keys from it to the target, flow "
+                    "stored) plus <output>/report.json. The pair is morphed anew on every run. "
+                    "An output that would replace an input is refused.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    spec = ("a mesh file Blender imports (" + ", ".join(sorted(IMPORTERS)) + ") or "
+            "FILE.blend:OBJECT")
+    onto.add_argument("source", metavar="SOURCE", help=f"the mesh to morph: {spec}")
+    onto.add_argument("target", metavar="TARGET", help=f"the shape it takes: {spec}")
+    onto.add_argument("--output", "-o", required=True, help="folder for the results (created if missing)")
+    onto.add_argument("--keys", type=int, default=core.settings.DEFAULT_KEYS,
+                      help=f"shape keys along the morph, both ends included "
+                           f"(default: {core.settings.DEFAULT_KEYS})")
+    onto.add_argument("--frame-start", type=int, default=1, dest="frame_start",
+                      help="frame of the source's shape (default: 1)")
+    onto.add_argument("--frame-end", type=int, default=100, dest="frame_end",
+                      help="frame of the target's shape (default: 100)")
+    onto.add_argument("--no-ease", action="store_false", dest="ease",
+                      help="morph at an even pace (default: start and end slowly)")
+    add_fit_settings(onto, core.settings.ONTO_SETTINGS)
+    onto.add_argument("--export", choices=sorted(EXPORT_SUFFIX), default=None,
+                      help="also export the result with Blender's exporter, UVs and shape keys "
+                           "included: obj -> NAME.obj (the source's shape), gltf -> NAME.glb "
+                           "(default: none)")
+    return onto
+
+
 # The subcommands, in the order `--help` lists them: a new one is a function
 # add_X_command(commands) -> its parser, added here.
-SUBCOMMANDS = (add_fit_command,)
+SUBCOMMANDS = (add_fit_command, add_onto_command)
 
 
 def build_parser():
@@ -109,11 +143,13 @@ def build_parser():
     return parser
 
 
-def settings_of(args):
-    """The operator keyword arguments: defaults, then the preset, then explicit options."""
-    values = {name: default for name, _, default, _ in fit_options()}
+def settings_of(args, names=None):
+    """The operator keyword arguments: defaults, then the preset, then explicit options;
+    only the settings in `names` when given (a preset sets more than Morph Onto takes)."""
+    values = {name: default for name, _, default, _ in fit_options()
+              if names is None or name in names}
     if args.preset:
-        values.update(presets.preset(args.preset))
+        values.update({k: v for k, v in presets.preset(args.preset).items() if k in values})
     for name in list(values):
         given = getattr(args, name, None)
         if given is not None:
@@ -133,10 +169,7 @@ class Asset:
         self._digest = None
 
     def outputs(self, out_dir, export):
-        files = [out_dir / f"{self.name}.blend"]
-        if export:
-            files.insert(0, out_dir / f"{self.name}{EXPORT_SUFFIX[export]}")
-        return files
+        return outputs_of(self.name, out_dir, export)
 
     def digest(self):
         """SHA-256 of the input file (None when it cannot be read): which input a fit used."""
@@ -152,6 +185,37 @@ class Asset:
         """The RUN_KEY record an output .blend of this asset keeps (see same_fit)."""
         return json.dumps({"input": self.spec, "object": self.object_name, "sha256": self.digest(),
                            "export": export})
+
+
+class Pair:
+    """One Morph Onto input: SOURCE morphed onto TARGET (each an Asset), written as
+    `<source>_onto_<target>` (names as Asset gives them)."""
+
+    def __init__(self, source, target):
+        self.source, self.target = Asset(source), Asset(target)
+        self.spec = f"{source} onto {target}"
+        self.name = safe_name(f"{self.source.name}_onto_{self.target.name}")
+
+    def outputs(self, out_dir, export):
+        return outputs_of(self.name, out_dir, export)
+
+    def same_input(self):
+        """Whether SOURCE and TARGET name the same mesh (one file, the same object in it)."""
+        return (same_file(self.source.path, self.target.path)
+                and self.source.object_name == self.target.object_name)
+
+    def record(self, export):
+        """The RUN_KEY record of its output .blend: which inputs and export made it."""
+        return json.dumps({"source": json.loads(self.source.record(None)),
+                           "target": json.loads(self.target.record(None)), "export": export})
+
+
+def outputs_of(name, out_dir, export):
+    """The files an input named `name` writes: its export (if asked), then its .blend."""
+    files = [out_dir / f"{name}.blend"]
+    if export:
+        files.insert(0, out_dir / f"{name}{EXPORT_SUFFIX[export]}")
+    return files
 
 
 def split_spec(spec):
@@ -228,9 +292,12 @@ def same_fit(earlier, asset, settings, export):
     return True
 
 
-def overwritten_input(assets, out_dir, export):
-    """(output, asset) when an output of this run would be one of the inputs, else None."""
-    outputs = [out_dir / REPORT] + [f for a in assets for f in a.outputs(out_dir, export)]
+def overwritten_input(assets, out_dir, export, outputs=None):
+    """(output, asset) when an output of this run would be one of the inputs, else None.
+    `outputs`: the run's files besides report.json (default: each asset's outputs)."""
+    if outputs is None:
+        outputs = [f for a in assets for f in a.outputs(out_dir, export)]
+    outputs = [out_dir / REPORT] + list(outputs)
     for asset in assets:
         for path in outputs:
             if same_file(asset.path, path):

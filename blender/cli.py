@@ -5,8 +5,11 @@ Registered with `bpy.utils.register_cli_command` while the extension is enabled.
 `<output>/<name>.blend` holding the target and its morph (flow stored), optionally the
 morph exported with Blender's exporter, and one entry in `<output>/report.json`.
 Fits go through `fitting.fit_objects`, the function behind the Fit button, so they equal
-the button's. What needs no bpy (the parser, inputs and names, the output folder's checks,
-the report and the summary) is in commandline.py; this module imports, fits and saves.
+the button's. `onto SOURCE TARGET` morphs one mesh onto another's shape through
+blender/onto.py's `morph_onto` (the Morph Onto button's) and writes its result the same
+way, as `<output>/<source>_onto_<target>.blend`. What needs no bpy (the parser, inputs
+and names, the output folder's checks, the report and the summary) is in commandline.py;
+this module imports, fits and saves.
 """
 import atexit
 import ctypes
@@ -22,9 +25,9 @@ import bpy
 
 from .. import core
 from ..commandline import (COMMAND, IMPORTERS, PARTIAL, PROG, REPORT, RUN_KEY, Asset, AssetError,
-                           Report, build_parser, clean, expand, overwritten_input, prepare_output,
+                           Pair, Report, build_parser, clean, expand, overwritten_input, prepare_output,
                            reason, remove, remove_stale, same_fit, settings_of, summary_table)
-from . import deps, fitting, store, targets
+from . import deps, fitting, onto, store, targets
 
 _handle = None
 
@@ -84,6 +87,11 @@ def unregister():
 def load_asset(asset):
     """Empty the file, then bring the asset's geometry in. Returns the target object names."""
     bpy.ops.wm.read_homefile(use_empty=True)
+    return import_asset(asset)
+
+
+def import_asset(asset):
+    """Bring the asset's geometry into the current file. Returns its object names."""
     path = pathlib.Path(asset.path)
     if not path.is_file():
         raise AssetError(f"{asset.path}: no such file.")
@@ -128,19 +136,34 @@ def fit_asset(asset, out_dir, settings, export):
     bpy.context.view_layer.objects.active = bpy.data.objects[names[0]]
     # one name: that object; several (a multi-object file): their union, like the panel
     props = fitting.fit_props(names[0] if len(names) == 1 else "", **settings)
-    try:  # the button's fit; Ctrl+C (KeyboardInterrupt) stops the batch
-        morph, _ = fitting.fit_objects(bpy.context, props, fitting.console_progress(props.iterations))
+    # the button's fit; Ctrl+C (KeyboardInterrupt) stops the batch
+    morph, _ = as_asset_error(asset.spec, lambda: fitting.fit_objects(
+        bpy.context, props, fitting.console_progress(props.iterations)))
+    figures = store.figures_of(morph)
+    fitting.report_result(fitting.CONSOLE, figures)
+    write_outputs(morph, asset, out_dir, export)
+    return figures
+
+
+def as_asset_error(spec, work):
+    """work(), with its failure as an AssetError that names `spec`: bad input with its
+    sentence, a bug with its traceback and the sentence the operator reports."""
+    try:
+        return work()
     except (ValueError, deps.MissingDependency) as exc:  # bad input: its sentence
         fitting.CONSOLE.report({'ERROR'}, str(exc))
-        raise AssetError(f"{asset.spec}: {exc}") from None
+        raise AssetError(f"{spec}: {exc}") from None
     except Exception as exc:  # a bug: its traceback, and the sentence the operator reports
         traceback.print_exception(exc)
         sentence = (f"Neural Morph failed unexpectedly ({type(exc).__name__}: {exc}); its traceback "
                     "is printed in the system console: please report it.")
         fitting.CONSOLE.report({'ERROR'}, sentence)
-        raise AssetError(f"{asset.spec}: {sentence}") from None
-    figures = store.figures_of(morph)
-    fitting.report_result(fitting.CONSOLE, figures)
+        raise AssetError(f"{spec}: {sentence}") from None
+
+
+def write_outputs(morph, asset, out_dir, export):
+    """The export (if asked) and the .blend of `asset` (an Asset or a Pair), each written
+    under a .part name and renamed once all are written; nothing is kept if one fails."""
     files = asset.outputs(out_dir, export)
     partial = [f.with_name(f.name + PARTIAL) for f in files]
     writing, renamed = files[0], []
@@ -165,7 +188,6 @@ def fit_asset(asset, out_dir, settings, export):
         for leftover in partial:
             remove(leftover)
             remove(leftover.with_name(leftover.name + "@"))
-    return figures
 
 
 def save_blend(path):
@@ -230,13 +252,14 @@ def main(argv):
         args = build_parser().parse_args(list(argv))
     except SystemExit as exc:  # --help or a usage error: argparse has printed why
         return exc.code if isinstance(exc.code, int) else 2
-    if args.command != "fit":
+    run = {"fit": run_batch, "onto": run_onto}.get(args.command)
+    if run is None:
         build_parser().print_help()
         return 2
     if deps.missing():
         print(f"Neural Morph: cannot fit: {deps.INSTALL_HINT}", flush=True)
         return 1
-    return run_batch(args)
+    return run(args)
 
 
 def run_batch(args):
@@ -299,21 +322,135 @@ def run_batch(args):
                       f"{entry['figures']['resolution']} -> {files[-1]}", flush=True)
             entry["outputs"] = [str(p) for p in files]
         except KeyboardInterrupt:
-            entry.update(status="failed", message="interrupted")
-            entries.append(entry)
-            report.write(entry, key)
-            print(f"Neural Morph: {tag}: interrupted; stopping the batch.", flush=True)
-            return 130
+            return interrupted(entry, tag, report, entries, key)
         except Exception as exc:  # one bad asset must not stop the batch
-            message = (str(exc) if isinstance(exc, AssetError)
-                       else f"{asset.spec}: {type(exc).__name__}: {exc}")
-            entry.update(status="failed", message=message)
-            print(f"Neural Morph: {tag}: FAILED: {message}", flush=True)
+            failed(entry, tag, asset.spec, exc)
         entries.append(entry)
         report.write(entry, key)
+    return finish(entries, report)
+
+
+def interrupted(entry, tag, report, entries, key=None):
+    """Record an interrupted entry and say so; the exit status of a stopped batch."""
+    entry.update(status="failed", message="interrupted")
+    entries.append(entry)
+    report.write(entry, key)
+    print(f"Neural Morph: {tag}: interrupted; stopping the batch.", flush=True)
+    return 130
+
+
+def failed(entry, tag, spec, exc):
+    """Mark `entry` failed with the sentence of `exc` (an AssetError's, or its type) and say so."""
+    message = (str(exc) if isinstance(exc, AssetError)
+               else f"{spec}: {type(exc).__name__}: {exc}")
+    entry.update(status="failed", message=message)
+    print(f"Neural Morph: {tag}: FAILED: {message}", flush=True)
+
+
+def finish(entries, report):
+    """The summary table and line once every entry is done; the exit status."""
     bpy.ops.wm.read_homefile(use_empty=True)
     print(summary_table(entries), flush=True)
-    failed = sum(e["status"] == "failed" for e in entries)
-    where = f"report: {report_path}" if report.error is None else "report.json NOT written"
-    print(f"Neural Morph: {total - failed} of {total} done, {failed} failed; {where}", flush=True)
-    return 1 if failed or report.error is not None else 0
+    total = len(entries)
+    lost = sum(e["status"] == "failed" for e in entries)
+    where = f"report: {report.path}" if report.error is None else "report.json NOT written"
+    print(f"Neural Morph: {total - lost} of {total} done, {lost} failed; {where}", flush=True)
+    return 1 if lost or report.error is not None else 0
+
+
+# -- Morph Onto ------------------------------------------------------------------------------
+def run_onto(args):
+    """`onto SOURCE TARGET`: both imported into one fresh file, SOURCE's mesh morphed onto
+    TARGET's shape by blender/onto.py's `morph_onto` (the button's), written like a fit's
+    morph as <output>/<source>_onto_<target>.blend (+ export) with an entry in report.json.
+    Exit status 0 done, 1 failed (a missing or bad input, an output not written), 2 for
+    bad options or an output over an input (checked before any fit)."""
+    out_dir = pathlib.Path(args.output)
+    settings = settings_of(args, core.settings.ONTO_SETTINGS)
+    try:  # refuse bad settings before anything, with the operator's own message
+        core.user_settings(**settings)
+        core.settings.check_keys(args.keys)
+        if args.frame_end <= args.frame_start:
+            raise ValueError("--frame-end must come after --frame-start.")
+    except ValueError as exc:
+        print(f"Neural Morph: {exc}", flush=True)
+        return 2
+    pair = Pair(args.source, args.target)
+    missing = [a for a in (pair.source, pair.target) if not pathlib.Path(a.path).is_file()]
+    for asset in missing:
+        print(f"Neural Morph: {asset.path}: no such file.", flush=True)
+    if missing:
+        return 1
+    if pair.same_input():
+        print(f"Neural Morph: {pair.spec}: {onto.SAME}", flush=True)
+        return 2
+    files = pair.outputs(out_dir, args.export)
+    clash = overwritten_input([pair.source, pair.target], out_dir, args.export, files)
+    if clash is not None:
+        print(f"Neural Morph: {clash[0]} would write over the input {clash[1].spec}; nothing "
+              f"was fitted: choose another --output folder.", flush=True)
+        return 2
+    problem = prepare_output(out_dir)
+    if problem is not None:
+        print(f"Neural Morph: {problem}", flush=True)
+        return 2
+    remove_stale(out_dir, [pair.source, pair.target])
+    report = Report(out_dir / REPORT, out_dir, {"command": f"{PROG} onto",
+                                                "blender": bpy.app.version_string})
+    tag = pair.spec
+    entry = {"input": pair.spec, "name": pair.name, "source": pair.source.spec,
+             "target": pair.target.spec, "settings": settings, "keys": args.keys,
+             "frame_start": args.frame_start, "frame_end": args.frame_end, "ease": args.ease,
+             "export": args.export}
+    start = time.perf_counter()
+    entries: list = []
+    print(f"Neural Morph: {tag} -> {out_dir}", flush=True)
+    try:
+        entry.update(status="fitted", figures=onto_pair(pair, out_dir, settings, args))
+        figures = entry["figures"]
+        print(f"Neural Morph: {tag}: done in {time.perf_counter() - start:.1f} s, Chamfer "
+              f"{figures['chamfer']:.2e}, {figures['vertices']} vertices -> {files[-1]}",
+              flush=True)
+        entry["outputs"] = [str(p) for p in files]
+    except KeyboardInterrupt:
+        return interrupted(entry, tag, report, entries)
+    except Exception as exc:  # noqa: BLE001  (said, recorded, exit status 1)
+        failed(entry, tag, pair.spec, exc)
+    entries.append(entry)
+    report.write(entry)
+    return finish(entries, report)
+
+
+def onto_pair(pair, out_dir, settings, args):
+    """Import both, morph, export, save. Returns the figures. Leaves no output if it fails."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    source = one_object(pair.source, import_asset(pair.source))
+    target = one_object(pair.target, import_asset(pair.target))
+    props = onto.onto_props(source, target, args.keys, args.frame_start, args.frame_end,
+                            args.ease, **settings)
+    obj, figures, _ = as_asset_error(pair.spec, lambda: onto.morph_onto(
+        bpy.context, props, fitting.console_progress(props.iterations)))
+    fitting.report_result(fitting.CONSOLE, figures)
+    if figures["source_self_intersections"]:
+        fitting.CONSOLE.report({'WARNING'}, onto.SOURCE_CROSSES.format(
+            name=figures["morphed_mesh"], count=figures["source_self_intersections"]))
+    write_outputs(obj, pair, out_dir, args.export)
+    return figures
+
+
+def one_object(asset, names):
+    """The name of the one object an input gave: the meshes of a file that holds several
+    (a glTF scene, an OBJ with groups) joined into one, as Morph Onto takes one source
+    and one target."""
+    if len(names) == 1:
+        return names[0]
+    objects = [bpy.data.objects[n] for n in names]
+    if any(o.type != 'MESH' for o in objects):
+        raise AssetError(f"{asset.spec}: holds {len(objects)} objects that are not all meshes; "
+                         f"Morph Onto takes one: name one as FILE.blend:OBJECT.")
+    view_layer = bpy.context.view_layer
+    for obj in view_layer.objects:
+        obj.select_set(obj in objects)
+    view_layer.objects.active = objects[0]
+    bpy.ops.object.join()
+    return objects[0].name  # the active object, which the others joined

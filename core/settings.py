@@ -196,3 +196,6 @@ USER_SETTINGS = {
 }
 # user settings that take one of a few names (the panel shows a menu, the command line checks)
 USER_CHOICES = {"normalization": NORMALIZATIONS, "parts": PARTS}
+# the user settings Morph Onto offers (operator, API, command line): its output is the
+# source's own mesh (no resolution) and one flow carries the whole space (no parts)
+ONTO_SETTINGS = tuple(name for name in USER_SETTINGS if name not in ("resolution", "parts"))

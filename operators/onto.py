@@ -9,11 +9,8 @@ import bpy
 from bpy.props import BoolProperty, IntProperty, StringProperty
 
 from ..blender import fitting, onto, props
+from ..core.settings import ONTO_SETTINGS as SETTINGS  # the fit settings Morph Onto offers
 from .base import NeuralMorphOperator
-
-# the fit settings Morph Onto offers: the output is the source's own mesh (no resolution)
-# and one flow carries the whole space (no parts)
-SETTINGS = ("iterations", "points", "learning_rate", "steps", "normalization", "seed")
 
 
 class NEURALMORPH_OT_morph_onto(NeuralMorphOperator, bpy.types.Operator):

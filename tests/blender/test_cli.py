@@ -393,3 +393,51 @@ def test_a_long_morph_name_keeps_morph_when_blender_adds_a_number():
     assert again.name == "L" * 53 + " Morph" and again.name.endswith("Morph")
     third = bpy.data.objects.new(scene.morph_name("L" * 63), None)
     assert third.name == "L" * 53 + " Morph.001"               # Blender's number, Morph kept
+
+
+# -- onto: one mesh morphed onto another's shape ----------------------------------------------
+ONTO_TINY = ["--iterations", "20", "--points", "128", "--keys", "2"]
+
+
+@pytest.mark.slow
+def test_onto_writes_the_result_with_the_sources_mesh_and_shape_keys(assets, tmp_path, capsys):
+    out = tmp_path / "out"
+    cone = f"{assets['blend']}:Cone"
+    assert run("onto", cone, assets["obj"], "-o", out, "--export", "obj", *ONTO_TINY) == 0
+    text = capsys.readouterr().out
+    assert "Neural Morph: iteration 20/20" in text and "Traceback" not in text
+    assert "1 of 1 done, 0 failed" in text
+    name = "scene_Cone_onto_monkey"
+    assert _tree(out) == sorted(["report.json", f"{name}.blend", f"{name}.obj"])
+    entry = report_of(out)[f"{cone} onto {assets['obj']}"]
+    assert entry["status"] == "fitted" and entry["name"] == name
+    assert (entry["source"], entry["target"]) == (cone, str(assets["obj"]))
+    assert entry["outputs"] == [str(out / f"{name}.obj"), str(out / f"{name}.blend")]
+    assert entry["figures"]["iterations"] == 20 and entry["figures"]["morphed_mesh"] == "Cone"
+    assert entry["settings"]["points"] == 128 and entry["keys"] == 2
+    bpy.ops.wm.open_mainfile(filepath=str(out / f"{name}.blend"))
+    source, result = bpy.data.objects["Cone"], bpy.data.objects["Cone Onto Suzanne"]
+    assert "Suzanne" in bpy.data.objects and FLOW_KEY in result.keys()
+    assert len(result.data.polygons) == len(source.data.polygons)
+    assert source.data.shape_keys is None                      # the source is untouched
+    blocks = result.data.shape_keys.key_blocks
+    assert len(blocks) >= 2 and blocks[0].name == "Basis"
+
+
+def test_onto_bad_input_says_why_and_writes_nothing(assets, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run("onto", tmp_path / "nope.obj", assets["obj"], "-o", out) == 1
+    assert f"{tmp_path / 'nope.obj'}: no such file." in capsys.readouterr().out
+    cone = f"{assets['blend']}:Cone"
+    assert run("onto", cone, cone, "-o", out) == 2
+    assert ("The source and the target are the same object: choose another mesh to morph "
+            "onto it.") in capsys.readouterr().out
+    assert run("onto", assets["obj"], assets["stl"], "-o", out, "--frame-end", "0") == 2
+    assert "--frame-end must come after --frame-start." in capsys.readouterr().out
+    assert not out.exists()                                    # refused before any work
+    assert run("onto", assets["points"], assets["obj"], "-o", out, *ONTO_TINY) == 1
+    text = capsys.readouterr().out
+    assert f"FAILED: {assets['points']}" in text and "no faces" in text
+    assert "0 of 1 done, 1 failed" in text and "Traceback" not in text
+    assert _tree(out) == ["report.json"]                       # nothing half-written
+    assert report_of(out)[f"{assets['points']} onto {assets['obj']}"]["status"] == "failed"

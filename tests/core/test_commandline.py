@@ -214,3 +214,69 @@ def test_plain_turns_blender_values_into_json():
             return [1, 2]
     assert json.dumps({"a": Array(), "b": pathlib.Path("x")}, default=cl.plain) == '{"a": [1, 2], "b": "x"}'
 
+
+
+# -- onto: one mesh morphed onto another's shape --------------------------------------------
+def test_onto_parses_two_inputs_keys_frames_and_only_its_settings(capsys):
+    args = parse("onto", "cube.obj", "scene.blend:Suzanne", "-o", "out", "--keys", "4",
+                 "--frame-start", "10", "--frame-end", "50", "--no-ease", "--export", "gltf",
+                 "--iterations", "20", "--points", "128")
+    assert (args.command, args.source, args.target, args.output) == (
+        "onto", "cube.obj", "scene.blend:Suzanne", "out")
+    assert (args.keys, args.frame_start, args.frame_end, args.ease, args.export) == (
+        4, 10, 50, False, "gltf")
+    settings = cl.settings_of(args, core.settings.ONTO_SETTINGS)
+    assert list(settings) == list(core.settings.ONTO_SETTINGS)
+    assert settings["iterations"] == 20 and settings["points"] == 128
+    plain = parse("onto", "a.obj", "b.obj", "-o", "out")
+    assert (plain.keys, plain.frame_start, plain.frame_end, plain.ease, plain.export) == (
+        core.settings.DEFAULT_KEYS, 1, 100, True, None)
+    # a preset sets only what Morph Onto takes; explicit options win
+    draft = cl.settings_of(parse("onto", "a.obj", "b.obj", "-o", "o", "--preset", "Draft",
+                                 "--seed", "3"), core.settings.ONTO_SETTINGS)
+    assert "resolution" not in draft and "parts" not in draft
+    assert draft["iterations"] == presets.preset("Draft")["iterations"] and draft["seed"] == 3
+    core.user_settings(**draft)
+    with pytest.raises(SystemExit) as exc:
+        parse("onto", "--help")
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--output", "--keys", "--frame-start", "--frame-end", "--no-ease",
+                   "--export {gltf,obj}", "--preset", "--iterations", "--points",
+                   "--learning-rate", "--steps", "--normalization {affine,similarity}", "--seed"):
+        assert option in text, option
+    assert "--resolution" not in text and "--parts" not in text and "--force" not in text
+    for argv in (["onto", "a.obj", "-o", "o"], ["onto", "a.obj", "b.obj"],
+                 ["onto", "a.obj", "b.obj", "-o", "o", "--resolution", "3"],
+                 ["onto", "a.obj", "b.obj", "-o", "o", "--keys", "many"]):
+        with pytest.raises(SystemExit) as exc:
+            parse(*argv)
+        assert exc.value.code == 2, argv
+    capsys.readouterr()
+
+
+def test_onto_pair_names_outputs_record_and_sameness(tmp_path):
+    cube, scene = tmp_path / "cube.obj", tmp_path / "scene.blend"
+    cube.write_text("v 0 0 0\n")
+    scene.write_bytes(b"BLENDER")
+    pair = cl.Pair(str(cube), f"{scene}:Rock/LOD0")
+    assert pair.name == "cube_onto_scene_Rock_LOD0"
+    assert pair.spec == f"{cube} onto {scene}:Rock/LOD0"
+    assert pair.outputs(tmp_path, "obj") == [tmp_path / f"{pair.name}.obj",
+                                             tmp_path / f"{pair.name}.blend"]
+    record = json.loads(pair.record("obj"))
+    assert record["source"]["sha256"] == pair.source.digest() and record["export"] == "obj"
+    assert record["target"]["object"] == "Rock/LOD0"
+    assert not pair.same_input()
+    assert cl.Pair(str(cube), str(tmp_path / "." / "cube.obj")).same_input()
+    assert cl.Pair(f"{scene}:A", f"{scene}:A").same_input()
+    assert not cl.Pair(f"{scene}:A", f"{scene}:B").same_input()
+    # an output over an input: the pair's own outputs are checked
+    inputs = [pair.source, pair.target]
+    out = tmp_path / "out"
+    assert cl.overwritten_input(inputs, out, "obj", pair.outputs(out, "obj")) is None
+    mine = tmp_path / cl.REPORT
+    mine.write_text("{}")
+    odd = cl.Pair(str(cube), str(mine))
+    clash = cl.overwritten_input([odd.source, odd.target], tmp_path, "obj", odd.outputs(tmp_path, "obj"))
+    assert clash == (mine, odd.target)

@@ -3,7 +3,9 @@
 The loss terms live in losses.py, the field in field.py, the solvers in solvers.py and
 the settings in settings.py; this module only runs the optimisation.
 """
+import contextlib
 import dataclasses
+import os
 import time
 
 import numpy as np
@@ -39,15 +41,37 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
     a fit that diverges is tried again at half the learning rate, DIVERGENCE_RETRIES
     times, and the flow records the rate that worked (flow.settings.learning_rate)."""
     settings = (settings or FitSettings()).validate()
-    for attempt in range(DIVERGENCE_RETRIES + 1):
-        try:
-            return _fit_once(target_points, settings, progress, cancel, init, snapshot,
-                             snapshot_every, labels)
-        except Diverged:
-            if attempt == DIVERGENCE_RETRIES or settings.learning_rate > SOFT_MAX_LEARNING_RATE:
-                raise
-            settings = dataclasses.replace(settings, learning_rate=settings.learning_rate / 2)
+    with _fit_threads():
+        for attempt in range(DIVERGENCE_RETRIES + 1):
+            try:
+                return _fit_once(target_points, settings, progress, cancel, init, snapshot,
+                                 snapshot_every, labels)
+            except Diverged:
+                if attempt == DIVERGENCE_RETRIES or settings.learning_rate > SOFT_MAX_LEARNING_RATE:
+                    raise
+                settings = dataclasses.replace(settings, learning_rate=settings.learning_rate / 2)
     raise AssertionError("unreachable")
+
+
+# torch threads of the training loop: its tensors are small (1,024 points × 64 channels),
+# so a second OpenMP thread costs more in hand-offs than it saves, and far more beside
+# another busy process (bench: cow, 100 iterations, 1 thread 8.6 s, 2 threads 12.9 s on
+# this 2-core machine under load; issue 19). OMP_NUM_THREADS, when set, wins.
+FIT_THREADS = 1
+
+
+@contextlib.contextmanager
+def _fit_threads():
+    """torch at FIT_THREADS intra-op threads (on this thread) for the block, then as before."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(FIT_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _fit_once(target_points, settings=None, progress=None, cancel=None, init=None,
@@ -143,14 +167,18 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
         else:
             # the flowed areas change slowly: every 25 iterations (issue 19, was 10)
             x0 = sampler.batch(field, refresh=(it - warm) % STRETCH_REFRESH == 0)
-            state = torch.cat([x0, torch.zeros(len(x0), 1, device=device)], dim=1)
-            path = integrate(kinetic, state, times, settings.method, None, settings.adjoint)
+            if settings.kinetic_weight:  # the energy rides along as a 4th state
+                state = torch.cat([x0, torch.zeros(len(x0), 1, device=device)], dim=1)
+                path = integrate(kinetic, state, times, settings.method, None, settings.adjoint)
+            else:
+                path = integrate(field, x0, times, settings.method, None, settings.adjoint)
             end = path[-1]
             x1 = end[:, :3]
             pick = rng.integers(0, len(unit_t), settings.target_batch)
             sample = unit_t[torch.as_tensor(pick, device=device)]
             batch = losses.Batch(x1, unit_t, tree, sample, settings.loss == "squared",
-                                 sampler.shape_faces, sampler.n_shape, end[:, 3].mean())
+                                 sampler.shape_faces, sampler.n_shape,
+                                 end[:, 3].mean() if settings.kinetic_weight else None)
             if labels is not None:
                 batch.tags, batch.sample_tags = sampler.part, labels[pick]
             if settings.jacobian_weight:

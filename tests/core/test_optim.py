@@ -1,5 +1,6 @@
 """core.optim.OneCycleAdam is torch.optim.Adam on OneCycleLR, bit for bit (issue 19: the
-fit avoids torch.optim only for the torch._dynamo import it costs)."""
+fit avoids torch.optim only for the torch._dynamo import it costs), and the fit trains on
+training.FIT_THREADS torch threads unless OMP_NUM_THREADS says otherwise."""
 import torch
 
 from neural_morph.core.field import VelocityField
@@ -51,3 +52,24 @@ def test_one_cycle_adam_matches_torch_bit_for_bit():
 def test_one_cycle_adam_short_schedule():
     for a, b in zip(_run(_torch, 7, 7), _run(_ours, 7, 7)):
         assert torch.equal(a, b)
+
+
+def test_fit_trains_on_one_torch_thread_and_restores(monkeypatch):
+    import numpy as np
+
+    from neural_morph.core import training
+    from neural_morph.core.settings import user_settings
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+    try:
+        rng = np.random.default_rng(0)
+        points = rng.standard_normal((2000, 3))
+        training.fit(points / np.linalg.norm(points, axis=1, keepdims=True),
+                     user_settings(iterations=2, points=64, target_samples=1000, target_batch=64),
+                     progress=lambda i, loss: seen.append(torch.get_num_threads()))
+        assert seen == [training.FIT_THREADS] * 2
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -1,6 +1,7 @@
 """Where one default fit's time goes: a markdown table (issue 19).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/fit_profile.py [--target cow] [--iterations N]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/fit_profile.py [--target cow] [--preset Draft]
+        [--iterations N] [--plain] [--top N]
 
 Plain Python under cProfile, in this fresh process: the first-use imports (torch, scipy,
 torchdiffeq, `core.pipeline`), then `core.run_fit` at the operator's defaults on the target
@@ -9,8 +10,9 @@ OBJ in ../shared/models, or a path), the numpy self-intersection check standing 
 Blender's BVH. Rows: the torch backward pass, `grid_sample` and `Linear` (forward), the
 rest of the solver's forward work, KD-tree builds and queries, the untangle and
 self-intersection checks, the optimiser step, the imports, and the rest. cProfile adds its
-own cost to every Python call, so the table also prints the fit's seconds unprofiled
-(`--plain`: run it without the profiler, seconds only).
+own cost to every Python call (`--plain`: no profiler, seconds only). The table counts
+this process's CPU seconds (`--wall`: wall seconds), which other busy processes on the
+machine disturb far less.
 """
 import argparse
 import cProfile
@@ -99,7 +101,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--target", default="cow", help="suzanne, a model in ../shared/models, or an .obj")
     p.add_argument("--iterations", type=int, default=None, help="override the default 400")
+    p.add_argument("--preset", default=None, help="a bundled preset's settings (Draft, Detailed)")
     p.add_argument("--plain", action="store_true", help="no profiler: seconds only")
+    p.add_argument("--wall", action="store_true",
+                   help="table in wall seconds (default: this process's CPU seconds, which "
+                        "other processes on the machine disturb far less)")
     p.add_argument("--top", type=int, default=0, help="also print the top N functions by own time")
     args = p.parse_args()
 
@@ -108,18 +114,24 @@ def main():
     sys.modules["neural_morph"] = package
     points = load_points(args.target)  # bpy (Suzanne) and numpy before the clock starts
 
-    profiler = None if args.plain else cProfile.Profile()
+    clock = time.perf_counter if args.wall else time.process_time
+    profiler = None if args.plain else cProfile.Profile(clock)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
     _imports()
-    import_seconds = time.perf_counter() - wall0
+    import_seconds = clock() - (wall0 if args.wall else cpu0)
     from neural_morph import core
-    overrides = {} if args.iterations is None else {"iterations": args.iterations}
+    overrides = {}
+    if args.preset:
+        from neural_morph.core.presets import preset
+        overrides.update(preset(args.preset))
+    if args.iterations is not None:
+        overrides["iterations"] = args.iterations
     settings = core.user_settings(**overrides)
-    t1 = time.perf_counter()
+    t1 = clock()
     core.run_fit(points, settings)
-    fit_seconds = time.perf_counter() - t1
+    fit_seconds = clock() - t1
     if profiler:
         profiler.disable()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -127,14 +139,15 @@ def main():
     print(f"target {args.target}, {settings.iterations} iterations, level {settings.resolution}, "
           f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}")
     print(f"all in {wall:.1f} s wall, {cpu:.1f} s CPU (imports {import_seconds:.1f} s, "
-          f"run_fit {fit_seconds:.1f} s){' under cProfile' if profiler else ''}")
+          f"run_fit {fit_seconds:.1f} s {'wall' if args.wall else 'CPU'})"
+          f"{' under cProfile' if profiler else ''}")
     if profiler is None:
         return
     stats = pstats.Stats(profiler)
     rows = categorise(stats, fit_seconds, import_seconds)
     total = fit_seconds + import_seconds
     print()
-    print("| Where | Seconds | Share |")
+    print(f"| Where | {'Wall' if args.wall else 'CPU'} seconds | Share |")
     print("|---|---|---|")
     for name, seconds in sorted(rows.items(), key=lambda kv: -kv[1]):
         print(f"| {name} | {seconds:.2f} | {100 * seconds / total:.0f}% |")

@@ -3,7 +3,9 @@
 The loss terms live in losses.py, the field in field.py, the solvers in solvers.py and
 the settings in settings.py; this module only runs the optimisation.
 """
+import contextlib
 import dataclasses
+import os
 import time
 
 import numpy as np
@@ -16,6 +18,7 @@ from . import losses, storage
 from .field import VelocityField
 from .fitted_flow import FittedFlow
 from .normalize import normalization
+from .optim import OneCycleAdam
 from .parts import sphere_set
 from .source import MeshSource
 from .sampling import triangle_areas
@@ -33,6 +36,7 @@ class Cancelled(Exception):
 DIVERGENCE_RETRIES = 2
 # a source mesh flows all its vertices each iteration up to this many times `points`
 VERTEX_BUDGET = 2
+STRETCH_REFRESH = 25  # iterations between updates of the stretch sampler's flowed areas
 
 
 def fit(target_points, settings=None, progress=None, cancel=None, init=None, snapshot=None,
@@ -42,15 +46,37 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
     a fit that diverges is tried again at half the learning rate, DIVERGENCE_RETRIES
     times, and the flow records the rate that worked (flow.settings.learning_rate)."""
     settings = (settings or FitSettings()).validate()
-    for attempt in range(DIVERGENCE_RETRIES + 1):
-        try:
-            return _fit_once(target_points, settings, progress, cancel, init, snapshot,
-                             snapshot_every, labels, source)
-        except Diverged:
-            if attempt == DIVERGENCE_RETRIES or settings.learning_rate > SOFT_MAX_LEARNING_RATE:
-                raise
-            settings = dataclasses.replace(settings, learning_rate=settings.learning_rate / 2)
+    with _fit_threads():
+        for attempt in range(DIVERGENCE_RETRIES + 1):
+            try:
+                return _fit_once(target_points, settings, progress, cancel, init, snapshot,
+                                 snapshot_every, labels, source)
+            except Diverged:
+                if attempt == DIVERGENCE_RETRIES or settings.learning_rate > SOFT_MAX_LEARNING_RATE:
+                    raise
+                settings = dataclasses.replace(settings, learning_rate=settings.learning_rate / 2)
     raise AssertionError("unreachable")
+
+
+# torch threads of the training loop: its tensors are small (1,024 points × 64 channels),
+# so a second OpenMP thread costs more in hand-offs than it saves, and far more beside
+# another busy process (bench: cow, 100 iterations, 1 thread 8.6 s, 2 threads 12.9 s on
+# this 2-core machine under load; issue 19). OMP_NUM_THREADS, when set, wins.
+FIT_THREADS = 1
+
+
+@contextlib.contextmanager
+def _fit_threads():
+    """torch at FIT_THREADS intra-op threads (on this thread) for the block, then as before."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(FIT_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _fit_once(target_points, settings=None, progress=None, cancel=None, init=None,
@@ -126,10 +152,10 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
     rest = [p for name, p in field.named_parameters() if not name.startswith("grids.")]
     groups = [(rest, settings.learning_rate), (grids, settings.learning_rate * settings.grid_lr_scale)]
     groups = [(params, lr) for params, lr in groups if params]
-    opt = torch.optim.Adam([{"params": params, "lr": lr} for params, lr in groups])
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=[lr for _, lr in groups], total_steps=settings.iterations, pct_start=0.15,
-        div_factor=10.0, final_div_factor=100.0)
+    # torch.optim.Adam on OneCycleLR, bit for bit, without torch.optim's first-use import
+    # of torch._dynamo (about 1 s of the first fit in a process)
+    opt = OneCycleAdam(groups, settings.iterations, pct_start=0.15, div_factor=10.0,
+                       final_div_factor=100.0)
     warm = settings.warm_start if init is None and not model.from_mesh else 0
     radial = _radial_profile(unit, labels, model.start) if warm else None
     spheres_t = [] if model.from_mesh else [
@@ -151,25 +177,30 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
             centre, radius = spheres_t[0][part], spheres_t[1][part][:, None]
             loss = ((x1 - (centre + goal[:, None] * ((x0 - centre) / radius))) ** 2).sum(1).mean()
         else:
-            x0 = sampler.batch(field, refresh=(it - warm) % 10 == 0)
-            state = torch.cat([x0, torch.zeros(len(x0), 1, device=device)], dim=1)
-            end = integrate(kinetic, state, times, settings.method, None, settings.adjoint)[-1]
+            # the flowed areas change slowly: every 25 iterations (issue 19, was 10)
+            x0 = sampler.batch(field, refresh=(it - warm) % STRETCH_REFRESH == 0)
+            if settings.kinetic_weight:  # the energy rides along as a 4th state
+                state = torch.cat([x0, torch.zeros(len(x0), 1, device=device)], dim=1)
+                path = integrate(kinetic, state, times, settings.method, None, settings.adjoint)
+            else:
+                path = integrate(field, x0, times, settings.method, None, settings.adjoint)
+            end = path[-1]
             x1 = sampler.surface(end[:, :3])
             pick = rng.integers(0, len(unit_t), settings.target_batch)
             sample = unit_t[torch.as_tensor(pick, device=device)]
             batch = losses.Batch(x1, unit_t, tree, sample, settings.loss == "squared",
-                                 sampler.shape_faces, sampler.n_shape, end[:, 3].mean(),
+                                 sampler.shape_faces, sampler.n_shape,
+                                 end[:, 3].mean() if settings.kinetic_weight else None,
                                  shape_rest=sampler.shape_rest)
             if labels is not None:
                 batch.tags, batch.sample_tags = sampler.part, labels[pick]
             if settings.jacobian_weight:
-                _add_probes(batch, field, x0, settings, rng, device)
+                _add_probes(batch, field, path[:, :, :3], times, settings, rng, device)
             loss = losses.total(batch, settings)
         _check_divergence(loss, x1)
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.backward()
         opt.step()
-        sched.step()
         value = float(loss.detach())
         history.append(value)
         if progress is not None:
@@ -207,20 +238,24 @@ def _training_grid(settings, rng, device):
 
 
 @torch.no_grad()
-def _probe_points(field, x0, settings, rng, device):
-    """`jacobian_points` of this batch's paths at one random time: (points, time)."""
-    n = min(settings.jacobian_points, len(x0))
-    pick = torch.as_tensor(rng.choice(len(x0), n, replace=False), device=device)
+def _probe_points(states, times, settings, rng, device):
+    """`jacobian_points` of this batch's paths at one random time: (points, time).
+
+    The points lie between the training solve's own states (T, N, 3) at `times`, linearly
+    interpolated at the drawn time: no second solve (issue 19: it was 5% of the fit)."""
+    n = min(settings.jacobian_points, states.shape[1])
+    pick = torch.as_tensor(rng.choice(states.shape[1], n, replace=False), device=device)
     t = float(rng.uniform(0.0, 1.0))
-    x = x0[pick]
-    if t > 0:
-        x = integrate(field, x, torch.tensor([0.0, t], device=device), settings.method, None)[-1]
-    return x, t
+    nodes = times.tolist()
+    k = min(max(sum(1 for node in nodes[1:-1] if node <= t), 0), len(nodes) - 2)
+    w = (t - nodes[k]) / max(nodes[k + 1] - nodes[k], 1e-12)
+    x = torch.lerp(states[k, pick], states[k + 1, pick], w)
+    return x.detach(), t
 
 
-def _add_probes(batch, field, x0, settings, rng, device):
+def _add_probes(batch, field, states, times, settings, rng, device):
     """Fill the Jacobian term's probe points, time and directions into `batch`."""
-    batch.probe, batch.probe_time = _probe_points(field, x0, settings, rng, device)
+    batch.probe, batch.probe_time = _probe_points(states, times, settings, rng, device)
     d = torch.as_tensor(rng.standard_normal((len(batch.probe), 3)), dtype=torch.float32, device=device)
     batch.probe_dirs = d / d.norm(dim=1, keepdim=True)
     batch.field, batch.lipschitz = field, settings.lipschitz

@@ -97,8 +97,9 @@ def prepare_fit(context, props):
         core.normalization(points)
     except ValueError as exc:
         raise InputError(f"'{target.name}': {exc}") from None
-    if init is not None and init.from_mesh:  # a Morph Onto flow works in its object's mesh space
-        points = transform_points(np.linalg.inv(np.array(morph.matrix_world, dtype=np.float64)), points)
+    if morph is not None and init is not None and init.from_mesh:  # its object's mesh space
+        to_mesh = np.linalg.inv(np.array(morph.matrix_world, dtype=float))
+        points = transform_points(to_mesh, points)
     request = FitRequest(target, points, settings, init, morph)
     request.targets = list(targets)
     request.sources = [t.name for t in targets]

@@ -411,7 +411,8 @@ class _MeshSampler:
         self.settings, self.start, self.rng, self.device = settings, start, rng, device
         self.budget = VERTEX_BUDGET * settings.points
         self.shape_faces, self.shape_rest, self.n_shape, self.part = None, None, 0, None
-        self._faces = self._areas = None
+        self._faces = np.zeros((0, 3), dtype=np.int64)  # this iteration's triangles, local indices
+        self._areas = np.zeros(0)  # and their areas at t=0
 
     def batch(self, field, refresh):
         """(n, 3) vertices at t=0 for this iteration (its triangles are kept for `surface`)."""

@@ -202,3 +202,26 @@ def test_a_source_that_crosses_itself_is_said(scene):
     assert before and all(a != b for a, b in before)  # the eyes cut into the head
     end = world_key(obj, obj.data.shape_keys.key_blocks[-1])
     assert crossing_parts(end) <= before
+
+
+@pytest.mark.slow
+def test_an_open_plane_and_a_linked_source_morph_into_local_copies(scene, tmp_path):
+    # a linked mesh is read, never written: the result is a local copy
+    quad_cube(name="Block", cuts=1)
+    library = tmp_path / "library.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(library), copy=True)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    with bpy.data.libraries.load(str(library), link=True) as (_, into):
+        into.objects = ["Block"]
+    block = into.objects[0]
+    bpy.context.scene.collection.objects.link(block)
+    bpy.ops.mesh.primitive_plane_add(size=2, location=(0, 3, 0))
+    plane = bpy.context.active_object
+    bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 0, 4))
+    ball = bpy.context.active_object
+    for source in (block, plane):
+        made = nm.morph_onto(source, ball, iterations=20, points=128, keys=2)
+        assert made.library is None and made.data.library is None
+        assert len(made.data.polygons) == len(source.data.polygons)
+        assert store.figures_of(made)["self_intersections"] == 0
+    assert block.data.shape_keys is None and plane.data.shape_keys is None

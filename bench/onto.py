@@ -178,7 +178,7 @@ def table(results):
         sw, clean = best_clean(res["rows"])
         mark = "" if clean else " (none clean)"
         lines.append(
-            f"| {res['pair']} | {what[res['pair']]} | {ours['vertices']:,} "
+            f"| {res['pair']} | {what[res['pair']]} | {ours['vertices']:,.0f} "
             f"| {ours['fscore@0.001']:.3f} / {sw['fscore@0.001']:.3f} "
             f"| {ours['fscore@0.005']:.3f} / {sw['fscore@0.005']:.3f} "
             f"| {ours['fscore@0.01']:.3f} / {sw['fscore@0.01']:.3f} "

@@ -1,4 +1,5 @@
 # Neural Morph developer commands. A fresh clone needs only `make demo` and `make test`.
+# tools/ and bench/ are packages: their scripts run as modules from this folder (`-m`).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -22,7 +23,7 @@ $(CHECK_READY): $(READY) requirements-check.txt
 	touch $(CHECK_READY)
 
 demo: venv
-	$(PY) tools/docs/demo.py
+	$(PY) -m tools.docs.demo
 
 # mypy over core and the Blender side against the Blender 4.2 API stubs (mypy.ini), then
 # ruff (ruff.toml)
@@ -72,18 +73,18 @@ test-quick: $(CHECK_READY)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests/blender
 
 bench: venv
-	$(PY) bench/bench.py $(MODELS)
+	$(PY) -m bench.bench $(MODELS)
 
 strip: venv
-	$(PY) tools/docs/strip.py
+	$(PY) -m tools.docs.strip
 
 extension: venv
-	$(PY) tools/build/wheels.py
+	$(PY) -m tools.build.wheels
 
 # the linux zip from `make extension`, installed by each Blender in MATRIX into a venv
 # holding only that Blender (no torch): its own extension system installs the wheels
 check-install: extension
-	$(PY) tools/build/check_install.py $$(ls -t dist/neural_morph-*linux_x64.zip | head -1) --blender $(MATRIX)
+	$(PY) -m tools.build.check_install $$(ls -t dist/neural_morph-*linux_x64.zip | head -1) --blender $(MATRIX)
 
 clean:
 	rm -rf out dist

@@ -1,6 +1,6 @@
 """`make bench`: Neural Morph against the seed's configuration and Blender's Shrinkwrap.
 
-    python bench/bench.py [extra.obj ...] [--study NAME[,NAME]] [--only NAME[,NAME]]
+    python -m bench.bench [extra.obj ...] [--study NAME[,NAME]] [--only NAME[,NAME]]
                           [--iterations N] [--quick] [--out DIR]
 
 Studies (`--study`, all but timing by default): quality (every target against Shrinkwrap
@@ -36,17 +36,13 @@ import traceback
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED_MODELS = ROOT.parent / "shared" / "models"
 os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="neural_morph_bench_")
-sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tools" / "build"), str(ROOT / "tools" / "docs")]
 
 import bpy  # noqa: E402  (after BLENDER_USER_RESOURCES)
 import numpy as np  # noqa: E402
 
-import extension  # noqa: E402
-import heldout  # noqa: E402
-import render  # noqa: E402
-import report  # noqa: E402
-import seed_baseline  # noqa: E402
-import shrinkwrap  # noqa: E402
+from bench import heldout, report, seed_baseline, shrinkwrap  # noqa: E402
+from tools.build import extension  # noqa: E402
+from tools.docs import render  # noqa: E402
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -651,7 +647,7 @@ def run(args, out_dir):
         importlib.import_module(f"{extension.MODULE}.core.{sub}")
     import torch
     results = {
-        "command": "bench/bench.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": "python -m bench.bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "quick": bool(args.quick),
         "machine": machine_info(torch), "settings": dict(args.settings),

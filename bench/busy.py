@@ -1,6 +1,6 @@
 """A default fit on a quiet machine and beside one other CPU-bound fit (issue: a busy machine).
 
-    python bench/busy.py [--policy PASSIVE|ACTIVE|default] [--model PATH.obj]
+    python -m bench.busy [--policy PASSIVE|ACTIVE|default] [--model PATH.obj]
 
 Plain Python, no bpy: `core.run_fit` at the defaults on the cow (../shared/models/cow.obj)
 in a fresh process each time, first alone, then twice at the same time. Prints a table of
@@ -40,8 +40,8 @@ def child(model):
 
 
 def run(count, model, env):
-    procs = [subprocess.Popen([sys.executable, __file__, "--child", str(model)], env=env,
-                              stdout=subprocess.PIPE, text=True) for _ in range(count)]
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.busy", "--child", str(model)], env=env,
+                              cwd=str(ROOT), stdout=subprocess.PIPE, text=True) for _ in range(count)]
     out = [p.communicate()[0].split() for p in procs]
     return [(float(o[1]), float(o[2])) for o in out]
 

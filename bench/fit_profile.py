@@ -1,6 +1,6 @@
 """Where one default fit's time goes: a markdown table (issue 19).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/fit_profile.py [--target cow] [--preset Draft]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.fit_profile [--target cow] [--preset Draft]
         [--iterations N] [--plain] [--top N]
 
 Plain Python under cProfile, in this fresh process: the first-use imports (torch, scipy,

@@ -1,6 +1,6 @@
 """Morph Onto against Blender's workaround: the source mesh with Shrinkwrap, applied.
 
-    python bench/onto.py [--only PAIR[,PAIR]] [--iterations N] [--out DIR] [--strip PAIR]
+    python -m bench.onto [--only PAIR[,PAIR]] [--iterations N] [--out DIR] [--strip PAIR]
                          [--seeds 0,1,2]
 
 For each pair (source mesh, target) it runs `nm.morph_onto` at the defaults (the add-on
@@ -191,8 +191,7 @@ def table(results):
 
 
 def strip(nm, morph, path, frames=(1, 20, 40, 60, 80, 100)):
-    sys.path.insert(0, str(ROOT / "tools" / "docs"))
-    import render
+    from tools.docs import render
     copies = []
     for frame in frames:
         bpy.context.scene.frame_set(frame)

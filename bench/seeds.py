@@ -1,6 +1,6 @@
 """One target fitted at several seeds by a given checkout: F-scores and seconds per seed.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/seeds.py CHECKOUT TARGET ITERATIONS SEEDS
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.seeds CHECKOUT TARGET ITERATIONS SEEDS
 
 CHECKOUT: a copy of the repository (to compare commits: `git archive <commit>` into a
 folder beside this one, so ../shared/models is found the same way); TARGET: a model in
@@ -17,16 +17,13 @@ import types
 
 import numpy as np
 
-HERE = pathlib.Path(__file__).resolve().parent
-
 
 def main(checkout, target, iterations, seeds):
     root = pathlib.Path(checkout).resolve()
     package = types.ModuleType("neural_morph")
     package.__path__ = [str(root)]
     sys.modules["neural_morph"] = package
-    sys.path.insert(0, str(HERE))
-    import fit_profile
+    from bench import fit_profile
     from neural_morph import core
     from neural_morph.core.metrics import surface_metrics
     path = pathlib.Path(target)

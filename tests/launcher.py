@@ -1,23 +1,21 @@
 """Run a user's script the way `blender -b FILE.blend --python SCRIPT` would see it.
 
-    python tests/launcher.py FILE.blend SCRIPT.py EXTENSION.zip
+    python -m tests.launcher FILE.blend SCRIPT.py EXTENSION.zip      # from the repository root
 
 Opens the .blend, installs and enables the extension from the zip in a throwaway user
 repository (like an installed extension that is enabled in the preferences), runs the
 unchanged script with runpy, then disables the extension so the process can exit.
 """
 import os
-import pathlib
 import runpy
 import sys
 import tempfile
 
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="neural_morph_user_"))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools" / "build"))
 
-import bpy
+import bpy  # noqa: E402  (after BLENDER_USER_RESOURCES)
 
-import extension
+from tools.build import extension  # noqa: E402
 
 
 def main(blend, script, zip_path):

@@ -57,9 +57,7 @@ def suzanne(scene):
 def built_zip(tmp_path_factory):
     """The extension's own zip (no wheels) from tools/build/extension.py, built once per
     session for every test that installs or measures it."""
-    if str(ROOT / "tools" / "build") not in sys.path:
-        sys.path.insert(0, str(ROOT / "tools" / "build"))
-    import extension
+    from tools.build import extension
     return extension.build(tmp_path_factory.mktemp("dist"))[0]
 
 

@@ -154,10 +154,12 @@ def test_bad_settings_or_no_input_leave_no_output(assets, tmp_path, capsys):
     assert not out.exists()
 
 
+# REGISTRATION and COMMAND_SCRIPT run with `python -c` in the repository root (the root is
+# first on sys.path there): each must end a Blender process of its own.
 REGISTRATION = """
-import ctypes, sys
-sys.path.insert(0, {tests!r})
-import bpy, conftest
+import ctypes
+import bpy
+from tests.blender import conftest
 
 def probe():
     # Blender prints a warning when an id is registered twice: that is how to ask whether
@@ -187,9 +189,7 @@ probe()
 
 @pytest.mark.slow
 def test_register_adds_the_command_and_unregister_removes_it(tmp_path):
-    script = tmp_path / "registration.py"
-    script.write_text(REGISTRATION.format(tests=str(ROOT / "tests" / "blender")))
-    proc = subprocess.run([sys.executable, "-u", str(script)], stdout=subprocess.PIPE,
+    proc = subprocess.run([sys.executable, "-u", "-c", REGISTRATION], stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=300, cwd=str(ROOT))
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:]
@@ -345,9 +345,9 @@ def test_odd_object_names_and_leftovers(tmp_path, capsys):
 
 
 COMMAND_SCRIPT = """
-import os, sys
-sys.path.insert(0, {tests!r})
-import bpy, conftest
+import os
+import bpy
+from tests.blender import conftest
 
 bpy.ops.wm.read_homefile(use_empty=True)
 bpy.ops.mesh.primitive_ico_sphere_add()
@@ -365,10 +365,9 @@ print("RETURNED", flush=True)  # Blender would now exit the usual way, and hang 
 
 @pytest.mark.slow
 def test_the_command_ends_its_process_after_a_gltf_export(tmp_path):
-    script, out = tmp_path / "command.py", tmp_path / "out"
-    script.write_text(COMMAND_SCRIPT.format(tests=str(ROOT / "tests" / "blender"),
-                                            mesh=str(tmp_path / "ball.obj"), out=str(out), tiny=TINY))
-    proc = subprocess.run([sys.executable, "-u", str(script)], stdout=subprocess.PIPE,
+    out = tmp_path / "out"
+    script = COMMAND_SCRIPT.format(mesh=str(tmp_path / "ball.obj"), out=str(out), tiny=TINY)
+    proc = subprocess.run([sys.executable, "-u", "-c", script], stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=300, cwd=str(ROOT))
     text = proc.stdout
     assert proc.returncode == 0, text[-3000:]

@@ -7,9 +7,7 @@ import bpy
 import pytest
 
 from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "tools" / "build"))
-import extension
+from tools.build import extension
 
 pytestmark = pytest.mark.slow  # every test here builds a zip or starts a fresh Blender
 
@@ -30,8 +28,8 @@ def test_built_zip_installs_enables_and_fits(built_zip, tmp_path):
     out = run_python(f"""
         import os, sys
         os.environ["BLENDER_USER_RESOURCES"] = {str(tmp_path)!r}
-        sys.path.insert(0, {str(ROOT / 'tools' / 'build')!r})
-        import bpy, extension
+        import bpy
+        from tools.build import extension  # `-c` in the repository root: the root is on sys.path
         with extension.installed({str(built_zip)!r}):
             assert "fit" in dir(bpy.ops.neural_morph)
             bpy.ops.mesh.primitive_ico_sphere_add()
@@ -81,9 +79,8 @@ def test_headless_user_script_fits_and_saves(built_zip, tmp_path):
     """)
     script = tmp_path / "user_script.py"
     script.write_text(USER_SCRIPT)
-    out = run_python(
-        "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')",
-        ROOT / "tests" / "launcher.py", blend, script, built_zip)
+    out = run_python("import runpy; runpy.run_module('tests.launcher', run_name='__main__')",
+                     blend, script, built_zip)
     assert "Neural Morph: iteration 20/20" in out
     bpy.ops.wm.open_mainfile(filepath=str(blend))
     try:
@@ -94,10 +91,11 @@ def test_headless_user_script_fits_and_saves(built_zip, tmp_path):
         bpy.ops.wm.read_homefile(use_empty=True)
 
 
+# Run with `python -c` in the repository root (root first on sys.path, as for any module
+# run from there) and signalled mid-fit, so it needs a process of its own.
 CTRL_C_SCRIPT = """
-import sys
-sys.path.insert(0, {tests!r})
-import conftest, bpy
+import bpy
+from tests.blender import conftest
 conftest.addon.register()
 try:
     bpy.ops.mesh.primitive_monkey_add()
@@ -111,9 +109,7 @@ finally:
 
 def test_ctrl_c_in_background_stops_without_leaving_anything(tmp_path):
     import signal
-    script = tmp_path / "ctrl_c.py"
-    script.write_text(CTRL_C_SCRIPT.format(tests=str(ROOT / "tests" / "blender")))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=str(ROOT))
     for line in proc.stdout:
         if "Neural Morph: iteration" in line:

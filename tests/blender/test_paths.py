@@ -10,17 +10,12 @@ import base64
 import hashlib
 import importlib.metadata as md
 import re
-import sys
 import zipfile
 
 import pytest
 from packaging.requirements import Requirement
 
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "tools" / "build"))
-import wheels
-import winpaths
+from tools.build import wheels, winpaths
 
 
 def bundled_distributions():

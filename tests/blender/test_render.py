@@ -1,18 +1,14 @@
 """Issue 17 item 10: tools/docs/render.py frames each object by its world-space vertex
 extents, so a morph (matrix rotated and scaled per axis) is drawn at its true size."""
 import math
-import sys
 
 import bpy
 import numpy as np
 from mathutils import Matrix
 
-from conftest import ROOT
 from neural_morph import core
 from neural_morph.blender import meshes
-
-sys.path.insert(0, str(ROOT / "tools" / "docs"))
-import render
+from tools.docs import render
 
 
 def world_vertices(obj, matrix=None):

@@ -1,6 +1,6 @@
 """Install the zip that `make extension` built into a bare Blender of each version.
 
-    python tools/build/check_install.py dist/neural_morph-*-linux_x64.zip --blender 4.2 4.5 5.0
+    python -m tools.build.check_install dist/neural_morph-*-linux_x64.zip --blender 4.2 4.5 5.0
 
 What a user does: a Blender with no torch, the extension installed from its zip by that
 version's own extension system (`bpy.ops.extensions.package_install_files`, the code of
@@ -19,7 +19,7 @@ import tempfile
 import textwrap
 import time
 
-from extension import ROOT
+from tools.build.extension import ROOT
 
 DEFAULT_BLENDER = "4.5"
 
@@ -31,8 +31,8 @@ try:
     sys.exit("this venv already has torch: the check would not test the bundled wheels")
 except ImportError:
     pass
-sys.path.insert(0, sys.argv[3])
-import bpy, extension
+import bpy
+from tools.build import extension  # `-c` in the repository root (check's cwd) puts the root first on sys.path
 t0 = time.perf_counter()
 with extension.installed(sys.argv[1]):
     print("INSTALLED", round(time.perf_counter() - t0, 1), flush=True)
@@ -75,9 +75,8 @@ def check(zip_path, version):
     user = tempfile.mkdtemp(prefix=f"neural_morph_install_{version}_")
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([str(python), "-c", textwrap.dedent(CHECK), str(zip_path), user,
-                               str(ROOT / "tools" / "build")],
-                              capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run([str(python), "-c", textwrap.dedent(CHECK), str(zip_path), user],
+                              capture_output=True, text=True, timeout=1800, cwd=str(ROOT))
     finally:
         shutil.rmtree(user, ignore_errors=True)  # the unpacked wheels: about a gigabyte
     seconds = time.perf_counter() - t0

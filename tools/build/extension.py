@@ -1,6 +1,6 @@
 """Build and install the extension with Blender's own tool (blender_ext.py).
 
-    python tools/build/extension.py      # dist/neural_morph-<version>.zip, no wheels
+    python -m tools.build.extension      # dist/neural_morph-<version>.zip, no wheels
 
 Zips that bundle the dependency wheels come from tools/build/wheels.py (which uses this
 module; this module never imports it). Inside a bpy process, `with installed(zip) as nm:`

@@ -1,7 +1,7 @@
 """Per-platform extension zips that bundle their dependency wheels.
 
-    python tools/build/wheels.py                                  # linux-x64 (works offline here)
-    python tools/build/wheels.py --platform windows-x64 macos-arm64  # needs the internet
+    python -m tools.build.wheels                                  # linux-x64 (works offline here)
+    python -m tools.build.wheels --platform windows-x64 macos-arm64  # needs the internet
 
 Blender's extension builder wants the wheels listed in the manifest. The committed
 manifest lists none (validate accepts missing wheel files that build then rejects), so
@@ -15,8 +15,8 @@ import shutil
 import subprocess
 import sys
 
-from extension import ROOT, run_tool
-from winpaths import shorten_wheel
+from tools.build.extension import ROOT, run_tool
+from tools.build.winpaths import shorten_wheel
 
 REQUIREMENTS = ["torch==2.13.0", "torchdiffeq==0.2.5", "scipy==1.15.3"]
 # Blender platform -> pip --platform tags (CPython 3.11, the Python of Blender 4.2-4.5).

@@ -10,7 +10,7 @@ folder names of the same length). Windows counts the same characters on every
 platform's wheel layout, so the Linux wheels measure the Windows install too, except
 for platform tags and binary names (the Windows ones are shorter).
 
-    python tools/build/winpaths.py dist/*.zip     # the longest Windows path of each zip
+    python -m tools.build.winpaths dist/*.zip     # the longest Windows path of each zip
 
 torch 2.13 ships license files 171 characters deep
 (`torch-*.dist-info/licenses/third_party/kineto/.../duktape-1.5.2/LICENSE.txt`): with a

@@ -10,19 +10,17 @@ DEMO_ITERATIONS=N overrides the iteration count for a quick look.
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "out"
 COW = ROOT.parent / "shared" / "models" / "cow.obj"
 os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="neural_morph_demo_")
-sys.path[:0] = [str(ROOT / "tools" / "build"), str(ROOT / "tools" / "docs")]
 
 import bpy  # noqa: E402
 
-import extension  # noqa: E402
-import render  # noqa: E402
+from tools.build import extension  # noqa: E402
+from tools.docs import render  # noqa: E402
 
 
 def fit_and_render(name, add_target, settings):

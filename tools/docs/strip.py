@@ -6,17 +6,15 @@ into docs/morph_strip.png.
 """
 import os
 import pathlib
-import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="neural_morph_strip_")
-sys.path[:0] = [str(ROOT / "tools" / "build"), str(ROOT / "tools" / "docs")]
 
 import bpy  # noqa: E402
 
-import extension  # noqa: E402
-import render  # noqa: E402
+from tools.build import extension  # noqa: E402
+from tools.docs import render  # noqa: E402
 
 FRAMES = (1, 20, 40, 60, 80, 100)
 

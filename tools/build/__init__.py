@@ -1,0 +1,1 @@
+"""Build, install and check the extension zip: extension, wheels, winpaths, check_install."""

@@ -3,7 +3,7 @@ import bpy
 import numpy as np
 
 from .guards import InputError
-from .meshes import transform_points
+from .meshes import mesh_triangles, transform_points
 
 
 def resolve_target(context, name):
@@ -73,8 +73,7 @@ def evaluated_triangles(context, obj):
             raise InputError(f"'{obj.name}' has no faces: Neural Morph fits surfaces, so {hint}.")
         co = np.empty(n_verts * 3, dtype=np.float32)
         mesh.vertices.foreach_get("co", co)
-        tris = np.empty(n_tris * 3, dtype=np.int32)
-        mesh.loop_triangles.foreach_get("vertices", tris)
+        tris = mesh_triangles(mesh)  # in a fixed order, so a seed gives the same samples
     finally:
         obj_eval.to_mesh_clear()
     co = co.reshape(-1, 3).astype(np.float64)

@@ -21,19 +21,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def child(model):
     """One fit in this process; prints 'seconds <fit> <all in>'."""
     start = time.perf_counter()
-    import numpy as np
     package = types.ModuleType("neural_morph")
     package.__path__ = [str(ROOT)]
     sys.modules["neural_morph"] = package
     from neural_morph import core
-    verts, faces = [], []
-    for line in open(model):
-        if line.startswith("v "):
-            verts.append([float(x) for x in line.split()[1:4]])
-        elif line.startswith("f "):
-            idx = [int(x.split("/")[0]) - 1 for x in line.split()[1:]]
-            faces += [[idx[0], idx[i], idx[i + 1]] for i in range(1, len(idx) - 1)]
-    points = core.sample_surface(np.array(verts), np.array(faces), 100_000, 0)
+    from bench.objfile import read_obj
+    points = core.sample_surface(*read_obj(model), 100_000, 0)
     t = time.perf_counter()
     core.run_fit(points, core.user_settings())
     print(f"seconds {time.perf_counter() - t:.1f} {time.perf_counter() - start:.1f}", flush=True)

@@ -42,14 +42,8 @@ def load_points(target, count=100_000):
     else:
         path = pathlib.Path(target)
         path = path if path.suffix == ".obj" else MODELS / f"{target}.obj"
-        verts, faces = [], []
-        for line in open(path):
-            if line.startswith("v "):
-                verts.append([float(x) for x in line.split()[1:4]])
-            elif line.startswith("f "):
-                idx = [int(x.split("/")[0]) - 1 for x in line.split()[1:]]
-                faces += [[idx[0], idx[i], idx[i + 1]] for i in range(1, len(idx) - 1)]
-        verts, faces = np.array(verts), np.array(faces)
+        from bench.objfile import read_obj
+        verts, faces = read_obj(path)
     return sample_surface(verts, faces, count, 0)
 
 

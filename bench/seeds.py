@@ -15,7 +15,6 @@ import sys
 import time
 import types
 
-import numpy as np
 
 
 def main(checkout, target, iterations, seeds):
@@ -28,14 +27,8 @@ def main(checkout, target, iterations, seeds):
     from neural_morph.core.metrics import surface_metrics
     path = pathlib.Path(target)
     path = path if path.suffix == ".obj" else fit_profile.MODELS / f"{target}.obj"
-    verts, faces = [], []
-    for line in open(path):
-        if line.startswith("v "):
-            verts.append([float(x) for x in line.split()[1:4]])
-        elif line.startswith("f "):
-            idx = [int(x.split("/")[0]) - 1 for x in line.split()[1:]]
-            faces += [[idx[0], idx[i], idx[i + 1]] for i in range(1, len(idx) - 1)]
-    verts, faces = np.array(verts), np.array(faces)
+    from bench.objfile import read_obj
+    verts, faces = read_obj(path)
     points = core.sample_surface(verts, faces, 100_000, 0)
     for seed in [int(s) for s in seeds.split(",")]:
         wall, cpu = time.perf_counter(), time.process_time()

@@ -244,6 +244,21 @@ def earlier_fit(blend):
 
 
 # -- the batch -------------------------------------------------------------------------------
+def refuse_output(out_dir, inputs, export, files=None):
+    """2 (and the sentence printed) when an output would write over one of `inputs` or the
+    output folder cannot be used, before anything is fitted; else 0."""
+    clash = overwritten_input(inputs, out_dir, export, files)
+    if clash is not None:
+        print(f"Neural Morph: {clash[0]} would write over the input {clash[1].spec}; nothing "
+              f"was fitted: choose another --output folder.", flush=True)
+        return 2
+    problem = prepare_output(out_dir)
+    if problem is not None:
+        print(f"Neural Morph: {problem}", flush=True)
+        return 2
+    return 0
+
+
 def main(argv):
     """The batch: `argv` is everything after `-c neural_morph`. Returns the exit status: 0
     when every input is fitted or skipped, 1 when any failed, 2 for bad usage. (Blender runs
@@ -275,15 +290,9 @@ def run_batch(args):
         for a in assets:
             print(f"Neural Morph: {a.path}: no such file.", flush=True)
         return 1
-    clash = overwritten_input(assets, out_dir, args.export)
-    if clash is not None:
-        print(f"Neural Morph: {clash[0]} would write over the input {clash[1].spec}; nothing "
-              f"was fitted: choose another --output folder.", flush=True)
-        return 2
-    problem = prepare_output(out_dir)
-    if problem is not None:
-        print(f"Neural Morph: {problem}", flush=True)
-        return 2
+    refused = refuse_output(out_dir, assets, args.export)
+    if refused:
+        return refused
     remove_stale(out_dir, assets)
     report_path = out_dir / REPORT
     report = Report(report_path, out_dir, {"command": f"{PROG} fit", "blender": bpy.app.version_string})
@@ -385,15 +394,9 @@ def run_onto(args):
         print(f"Neural Morph: {pair.spec}: {onto.SAME}", flush=True)
         return 2
     files = pair.outputs(out_dir, args.export)
-    clash = overwritten_input([pair.source, pair.target], out_dir, args.export, files)
-    if clash is not None:
-        print(f"Neural Morph: {clash[0]} would write over the input {clash[1].spec}; nothing "
-              f"was fitted: choose another --output folder.", flush=True)
-        return 2
-    problem = prepare_output(out_dir)
-    if problem is not None:
-        print(f"Neural Morph: {problem}", flush=True)
-        return 2
+    refused = refuse_output(out_dir, [pair.source, pair.target], args.export, files)
+    if refused:
+        return refused
     remove_stale(out_dir, [pair.source, pair.target])
     report = Report(out_dir / REPORT, out_dir, {"command": f"{PROG} onto",
                                                 "blender": bpy.app.version_string})

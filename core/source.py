@@ -1,13 +1,11 @@
 """A user's mesh as the surface a flow starts from (Morph Onto). No torch, no bpy.
 
 A fit from the sphere starts from parts.SphereSet; a morph of the user's own mesh starts
-from a MeshSource instead. Both answer the same questions for the fit (training.py) and
-the stored flow (fitted_flow.py): where to draw points at t=0 (`uniform`), which
-triangles feed the shape term (`shape_batch`), which triangles measure where the flow
-stretches (`area_mesh`), how to put a point back on the surface (`project`, `onto`), and
-what the t=0 mesh is (`mesh`). The flow carries all of space, so every vertex of the
-source moves, whatever its topology: quads and n-gons (triangulated here only for the
-checks), open and non-manifold meshes, loose parts.
+from a MeshSource instead. The fit (training.py's mesh sampler) flows its vertices and
+measures its flowed triangles; the stored flow (fitted_flow.py) takes its t=0 mesh from
+`mesh`, and `onto` puts a point back on it. The flow carries all of space, so every
+vertex of the source moves, whatever its topology: quads and n-gons (triangulated here
+only for the fit and the checks), open and non-manifold meshes, loose parts.
 """
 import base64
 import zlib
@@ -19,7 +17,6 @@ from scipy.spatial import cKDTree
 
 from .sampling import sample_surface, triangle_areas
 
-MAX_AREA_FACES = 5120   # triangles whose flowed area guides the stretch sampling (a level-4 sphere's)
 ONTO_SAMPLES = 50_000   # surface samples that `onto` snaps a point to (plus the vertices)
 
 
@@ -28,7 +25,6 @@ class MeshSource:
     faces (F, 3) int64 triangles (of the mesh's polygons, in its vertex order)."""
 
     count = 1
-    shares = np.ones(1)
 
     def __init__(self, verts, faces):
         self.verts = np.asarray(verts, dtype=np.float64).reshape(-1, 3)
@@ -39,7 +35,6 @@ class MeshSource:
         self.areas = triangle_areas(self.verts, self.faces)
         if not self.areas.sum() > 0:
             raise ValueError("The source mesh has no surface area (all its faces are degenerate).")
-        self._rest = None   # (F, 3) each triangle's squared edges over their mean
         self._onto = None   # KD-tree and points for `onto`
         self.crossing = None  # (P, 2) pairs of parts that cross at t=0 (pipeline.output_mesh fills it)
         self.crossing_faces = 0  # how many faces cross at t=0
@@ -53,35 +48,6 @@ class MeshSource:
     def uniform(self, n, rng):
         """(n, 3) points uniform by area on the source, and their parts (n,) zeros."""
         return sample_surface(self.verts, self.faces, n, rng), np.zeros(n, dtype=np.int64)
-
-    def area_mesh(self, rng):
-        """Triangles whose flowed areas guide the stretch sampling: (verts, faces, face part
-        (F,)): the source's, or MAX_AREA_FACES of them drawn by area when it has more."""
-        faces = self.faces
-        if len(faces) > MAX_AREA_FACES:
-            live = np.flatnonzero(self.areas > 0)
-            p = self.areas[live] / self.areas[live].sum()
-            faces = faces[rng.choice(live, min(MAX_AREA_FACES, len(live)), replace=False, p=p)]
-        used, faces = np.unique(faces, return_inverse=True)
-        faces = faces.reshape(-1, 3)
-        return self.verts[used], faces, np.zeros(len(faces), dtype=np.int64)
-
-    def project(self, x, part):
-        """Points on the area mesh's triangles are on the source already: (N, 3) as given."""
-        return x
-
-    def shape_batch(self, budget, rng):
-        """Triangles for the shape term: (verts (3k, 3), faces (k, 3), part (3k,), rest
-        (k, 3)), k = budget // 3 triangles drawn by area, each with its own corners, and
-        rest: the source triangle's squared edge lengths over their mean (what the term
-        keeps, so the source's own triangle shapes are the rest state)."""
-        if self._rest is None:
-            self._rest = self.rest_shapes(self.faces)
-        k = max(int(budget) // 3, 1)
-        tri = rng.choice(len(self.faces), k, p=self.areas / self.areas.sum())
-        verts = self.verts[self.faces[tri]].reshape(-1, 3)
-        return (verts, np.arange(3 * k, dtype=np.int64).reshape(k, 3),
-                np.zeros(3 * k, dtype=np.int64), self._rest[tri])
 
     def face_parts(self):
         """(F,) int64 the connected part (by shared vertices) of each triangle."""
@@ -111,9 +77,6 @@ class MeshSource:
             self._onto = (cKDTree(points), points)
         tree, points = self._onto
         return points[tree.query(np.asarray(x, dtype=np.float64).reshape(-1, 3))[1]]
-
-    def allot(self, n, least=8):
-        return np.array([n])
 
     # -- storage --------------------------------------------------------------------------
     def to_dict(self):

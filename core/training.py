@@ -323,9 +323,9 @@ def _mesh_start(source, settings, rng):
 
 
 class _StartSampler:
-    """Points on the t=0 surface (`start`: parts.SphereSet or source.MeshSource) for one
-    iteration: free samples plus the shape term's triangles (about 2/3 of the batch: a
-    rotated level-3 icosphere for one sphere of 1024 points; triangles of a mesh source).
+    """Points on the t=0 spheres (`start`, parts.SphereSet) for one iteration: free
+    samples plus the shape term's triangles (about 2/3 of the batch: a rotated level-3
+    icosphere for one sphere of 1024 points). A mesh start has `_MeshSampler`.
 
     Free samples are drawn by the flowed area of the start's triangles (`area_mesh`, with
     probability `stretch_sampling`, else uniformly by `start.uniform`), so stretched regions
@@ -413,14 +413,22 @@ class _MeshSampler:
         self.shape_faces, self.shape_rest, self.n_shape, self.part = None, None, 0, None
         self._faces = np.zeros((0, 3), dtype=np.int64)  # this iteration's triangles, local indices
         self._areas = np.zeros(0)  # and their areas at t=0
+        self._whole = None  # the vertices of a source used whole, set up once
 
     def batch(self, field, refresh):
-        """(n, 3) vertices at t=0 for this iteration (its triangles are kept for `surface`)."""
+        """(n, 3) vertices at t=0 for this iteration (its triangles are kept for `surface`);
+        a whole source is set up once, a large one draws its triangles every iteration."""
         start = self.start
-        faces = start.faces
-        if len(start.verts) > self.budget:
-            pick = self.rng.choice(len(faces), max(self.budget // 3, 1), p=start.areas / start.areas.sum())
-            faces = faces[pick]
+        if len(start.verts) <= self.budget:
+            if self._whole is None:
+                self._whole = self._use(start.faces)
+            return self._whole
+        pick = self.rng.choice(len(start.faces), max(self.budget // 3, 1), p=start.areas / start.areas.sum())
+        return self._use(start.faces[pick])
+
+    def _use(self, faces):
+        """Make `faces` (F, 3) this iteration's triangles: (n, 3) tensor of their vertices."""
+        start = self.start
         used, local = np.unique(faces, return_inverse=True)
         self._faces = local.reshape(-1, 3)
         self._areas = triangle_areas(start.verts, faces)

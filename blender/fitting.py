@@ -12,7 +12,8 @@ import numpy as np
 from .. import core
 from . import deps, prefs
 from .guards import InputError, check_writable
-from .meshes import matrix, self_intersecting_faces_bvh, transform_points, write_mesh
+from .meshes import (matrix, self_intersecting_faces_bvh, transform_normals, transform_points,
+                     write_mesh)
 from .shapekeys import SETTINGS, animate
 from .scene import morph_name, object_mode, output_collection, select_only, to_object_mode
 from .store import (ANIMATION_KEY, FLOW_KEY, SOURCE_OBJECTS_KEY, SOURCES_KEY, figures_of,
@@ -31,6 +32,7 @@ class FitRequest:
         self.target, self.points, self.settings = target, points, settings
         self.init, self.morph = init, morph
         self.labels = None  # (M,) separate piece of each point, for settings.parts "separate"
+        self.normals = None  # (M, 3) the target's normals at the points (same space), for the snap
         self.target_name = target.name
         self.morph_name = morph.name if morph is not None else None
         self.targets = [target]  # the source objects themselves (for a fit that ends at once)
@@ -97,10 +99,12 @@ def prepare_fit(context, props):
         core.normalization(points)
     except ValueError as exc:
         raise InputError(f"'{target.name}': {exc}") from None
+    normals = core.outward_normals(verts, faces)[tri]
     if morph is not None and init is not None and init.from_mesh:  # its object's mesh space
         to_mesh = np.linalg.inv(np.array(morph.matrix_world, dtype=float))
-        points = transform_points(to_mesh, points)
+        points, normals = transform_points(to_mesh, points), transform_normals(to_mesh, normals)
     request = FitRequest(target, points, settings, init, morph)
+    request.normals = normals
     request.targets = list(targets)
     request.sources = [t.name for t in targets]
     if settings.parts == "separate" or init is not None:  # a continued fit keeps its own
@@ -145,6 +149,7 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
         "parts": model.spheres.count,
         "pulled_back": result.pulled_back,
         "pulled_distance": round(result.pulled_distance, 4),
+        "snap_held": result.snap_held,
         "seed": model.settings.seed,
     }
     store_figures(obj, figures)
@@ -177,6 +182,7 @@ def _rekey_onto(context, obj, result, seconds, sources):
                "chamfer": result.chamfer, "self_intersections": result.self_intersections,
                "vertices": len(result.verts), "pulled_back": result.pulled_back,
                "pulled_distance": round(result.pulled_distance, 4),
+               "snap_held": result.snap_held,
                "source_self_intersections": result.source_crossing}
     store_figures(obj, figures)
     with object_mode(context, obj):
@@ -198,7 +204,8 @@ def fit_objects(context, props, progress=None):
     start = time.perf_counter()
     request = prepare_fit(context, props)
     result = core.run_fit(request.points, request.settings, progress=progress, init=request.init,
-                          find=self_intersecting_faces_bvh, labels=request.labels)
+                          find=self_intersecting_faces_bvh, labels=request.labels,
+                          normals=request.normals)
     return write_fit_result(context, request.target, result, time.perf_counter() - start,
                             request.morph, request.targets)
 

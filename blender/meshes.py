@@ -18,6 +18,23 @@ def transform_points(matrix, points):
     return np.asarray(points, dtype=np.float64) @ m[:3, :3].T + m[:3, 3]
 
 
+def transform_normals(matrix, normals):
+    """Normals (N, 3) through the affine (4, 4) `matrix` as the surface they belong to is
+    moved by it (the inverse transpose, so a mirror keeps them pointing outwards), unit
+    length: (N, 3) float64."""
+    m = np.asarray(matrix, dtype=np.float64)
+    n = np.asarray(normals, dtype=np.float64) @ np.linalg.inv(m[:3, :3])
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
+
+
+def oriented(faces, matrix):
+    """Triangles (F, 3) whose corners are in the order that keeps them facing outwards once
+    their vertices go through `matrix` (4, 4): reversed where it mirrors (negative
+    determinant), as they are otherwise."""
+    m = np.asarray(matrix, dtype=np.float64)
+    return faces[:, [0, 2, 1]] if np.linalg.det(m[:3, :3]) < 0 else faces
+
+
 def write_mesh(name, verts, faces, uvs=None, mesh=None):
     """Fill `mesh` (or a new mesh named `name`) with triangles, smooth shading and UVs.
 

@@ -13,7 +13,8 @@ from .. import core
 from . import deps, prefs
 from .fitting import fit_settings
 from .guards import InputError
-from .meshes import matrix, self_intersecting_faces_bvh, transform_points
+from .meshes import (matrix, oriented, self_intersecting_faces_bvh, transform_normals,
+                     transform_points)
 from .scene import morph_name, output_collection, select_only, to_object_mode
 from .shapekeys import animate
 from .store import SOURCE_OBJECTS_KEY, SOURCES_KEY, mark_written, store_figures, store_flow
@@ -45,9 +46,10 @@ class OntoRequest:
     source's evaluated mesh (verts (V, 3) float64 and triangles (F, 3), the source's mesh
     space) and target samples (M, 3) in that same space."""
 
-    def __init__(self, source, target, settings, verts, faces, points):
+    def __init__(self, source, target, settings, verts, faces, points, normals=None):
         self.source, self.target, self.settings = source, target, settings
         self.verts, self.faces, self.points = verts, faces, points
+        self.normals = normals  # (M, 3) the target's normals at the points, same space
 
 
 def pick_source(context, name, target):
@@ -90,16 +92,18 @@ def prepare_onto(context, props):
     if abs(np.linalg.det(mw[:3, :3])) < 1e-12:
         raise InputError(f"'{source.name}' has a zero scale: give it a scale on every axis first.")
     local = np.linalg.inv(mw)
-    verts = transform_points(local, world)
+    verts, faces = transform_points(local, world), oriented(faces, local)
     target_world, target_faces = evaluated_triangles(context, target)
     try:
         core.MeshSource(verts, faces)
-        points = core.sample_surface(target_world, target_faces, settings.target_samples,
-                                     settings.seed)
+        points, tri = core.sample_surface(target_world, target_faces, settings.target_samples,
+                                          settings.seed, return_faces=True)
         core.normalization(points)
     except ValueError as exc:
         raise InputError(f"'{source.name}' onto '{target.name}': {exc}") from None
-    return OntoRequest(source, target, settings, verts, faces, transform_points(local, points))
+    normals = transform_normals(local, core.outward_normals(target_world, target_faces)[tri])
+    return OntoRequest(source, target, settings, verts, faces, transform_points(local, points),
+                       normals)
 
 
 def morph_onto(context, props, progress=None):
@@ -111,7 +115,7 @@ def morph_onto(context, props, progress=None):
     request = prepare_onto(context, props)
     result = core.run_fit(request.points, request.settings, progress=progress,
                           find=self_intersecting_faces_bvh,
-                          source=(request.verts, request.faces))
+                          source=(request.verts, request.faces), normals=request.normals)
     return write_onto_result(context, request, result, props, time.perf_counter() - start)
 
 
@@ -153,6 +157,7 @@ def write_onto_result(context, request, result, props, seconds):
             "parts": 1,
             "pulled_back": result.pulled_back,
             "pulled_distance": round(result.pulled_distance, 4),
+        "snap_held": result.snap_held,
             "seed": model.settings.seed,
         }
         store_figures(obj, figures)

@@ -42,6 +42,7 @@ class FittedFlow:
         self.start_matrix = None if start_matrix is None else np.asarray(
             start_matrix, dtype=np.float64).reshape(4, 4)
         self._samples, self._tree = None, None  # target samples the output snaps onto (snap.py)
+        self._normals = None  # (M, 3) the target's unit normals at those samples, or None
 
     @property
     def spheres(self):
@@ -137,17 +138,40 @@ class FittedFlow:
 
     @surface_samples.setter
     def surface_samples(self, points):
+        """Setting the samples drops their normals (set `surface_normals` after them)."""
         self._samples = None if points is None else snap.quantize(points)
-        self._tree = None
+        self._tree, self._normals = None, None
+
+    @property
+    def surface_normals(self):
+        """(M, 3) float64 unit target normals at `surface_samples` (normalised space), or None."""
+        return self._normals
+
+    @surface_normals.setter
+    def surface_normals(self, normals):
+        if normals is not None and (self._samples is None or len(normals) != len(self._samples)):
+            raise ValueError(snap.NORMALS_MESSAGE)
+        self._normals = None if normals is None else snap.quantize_normals(normals)
+
+    def normals_to_normalized(self, normals):
+        """Normals (N, 3) in target space -> unit normals (N, 3) float64 in normalised space
+        (the plane through a point keeps its normal: n_u ∝ M[:3, :3]ᵀ n)."""
+        return snap.unit_normals(snap.unit_normals(normals) @ self._matrix[:3, :3])
+
+    @property
+    def snaps(self):
+        """Whether outputs at t = 1 take the snap step (samples stored, settings.snap on)."""
+        return self._samples is not None and getattr(self.settings, "snap", True)
 
     def snapped(self, verts, faces):
         """`verts` (V, 3) normalised, the state at t = 1, moved onto the target's surface
-        samples (snap.py); unchanged without samples or with settings.snap off."""
-        if self._samples is None or not getattr(self.settings, "snap", True):
+        samples (snap.py, with their normals when stored); unchanged without samples or
+        with settings.snap off."""
+        if not self.snaps:
             return np.asarray(verts, dtype=np.float64)
         if self._tree is None:
             self._tree = cKDTree(self._samples)
-        return snap.snap(verts, faces, self._samples, self._tree)
+        return snap.snap(verts, faces, self._samples, self._tree, self._normals)
 
     def chamfer(self, verts, faces):
         """The reported Chamfer figure (metrics.mesh_chamfer) of a mesh (V, 3) normalised
@@ -183,7 +207,7 @@ class FittedFlow:
         times = [k / steps for k in range(steps + 1) if k / steps < t - 1e-9] + [float(t)]
         verts, faces = self.sphere(level)
         states = self.flow(verts, times=times)
-        if t >= 1.0 and self._samples is not None:
+        if t >= 1.0 and self.snaps:
             states = np.concatenate([states, self.snapped(states[-1], faces)[None]])
         return states
 

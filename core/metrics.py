@@ -2,7 +2,7 @@
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .sampling import sample_surface
+from .sampling import sample_surface, triangle_normals
 
 
 def nearest(points_or_tree, query, workers=1):
@@ -44,14 +44,9 @@ def surface_metrics(verts_a, faces_a, verts_b, faces_b, samples=100_000, seed=0,
         recall = float((db < tau * diag).mean())
         f = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
         out[f"fscore@{tau:g}"] = f
-    na, nb = _face_normals(verts_a, faces_a)[fa], _face_normals(verts_b, faces_b)[fb]
+    na, nb = triangle_normals(verts_a, faces_a)[fa], triangle_normals(verts_b, faces_b)[fb]
     cos_ab = np.abs((na * nb[ia]).sum(1))
     cos_ba = np.abs((nb * na[ib]).sum(1))
     out["normal_consistency"] = float(0.5 * (cos_ab.mean() + cos_ba.mean()))
     return out
 
-
-def _face_normals(verts, faces):
-    v = np.asarray(verts, dtype=np.float64)
-    n = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)

@@ -14,6 +14,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from .icosphere import _corner_uvs, icosphere
+from .sampling import face_components
 
 MAX_PARTS = 64            # pieces beyond this are merged into their nearest neighbour
 MIN_PART_SHARE = 0.002    # a piece with a smaller share of the surface joins its nearest piece
@@ -37,14 +38,7 @@ def surface_parts(verts, faces, sample_faces, points):
     f = np.asarray(faces, dtype=np.int64)
     pts = np.asarray(points, dtype=np.float64)
     diag = float(np.linalg.norm(np.ptp(pts, axis=0))) or 1.0
-    _, weld = np.unique(np.round(v / (1e-6 * diag)), axis=0, return_inverse=True)
-    weld = weld.reshape(-1)
-    fw = weld[f]
-    n = int(weld.max()) + 1
-    edges = np.concatenate([fw[:, [0, 1]], fw[:, [1, 2]]])
-    graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
-    _, vertex_label = csgraph.connected_components(graph, directed=False)
-    label = vertex_label[fw[np.asarray(sample_faces, dtype=np.int64), 0]]
+    label = face_components(v, f, diag)[np.asarray(sample_faces, dtype=np.int64)]
     _, label = np.unique(label, return_inverse=True)
     label = _merge_touching(pts, label.reshape(-1), TOUCH * diag)
     label = _merge_small(pts, label)

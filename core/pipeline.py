@@ -22,8 +22,9 @@ class FitResult:
     self_intersections: int    # intersecting faces of the output (0: untangled)
     chamfer: float             # mean squared NN distance, both directions, normalised space
     flow_json: str             # the model as plain JSON, made off the main thread
-    pulled_back: int = 0       # vertices the untangle step held back along their paths
+    pulled_back: int = 0       # vertices the untangle step held back behind the flow's end
     pulled_distance: float = 0.0  # the farthest of them from its place, unit-ball units
+    snap_held: int = 0         # vertices at the flow's end whose snap was held back (or part of it)
     source_crossing: int = 0   # faces of a source mesh that crossed already at t=0 (left so)
 
 
@@ -37,7 +38,9 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     counts). `find(verts, faces)` returns the indices of self-intersecting faces (Blender
     passes its BVH tree); `find=None` skips the check and the untangling (live previews)
     and reports 0. `report`, a dict, receives what the untangling gave up: "pulled_back"
-    (vertices held back) and "pulled_distance" (the farthest from its place, normalised).
+    (vertices held back behind the flow's end), "pulled_distance" (the farthest of them
+    from its place, normalised) and "snap_held" (vertices at the flow's end whose last-
+    millimetre snap was held back).
 
     A source mesh (Morph Onto) that crosses itself at t=0 keeps those crossings: its
     connected parts that cross each other at t=0 may go on crossing each other
@@ -50,7 +53,8 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     if find is not None and not model.settings.untangle:  # the ablation without untangling
         return states[-1], faces, level, len(find(states[-1], faces))
     reach = FALLOFF_REACH if model.from_mesh else None
-    verts, faces = path_mesh(states, faces, find, report, reach)
+    snapped = t >= 1.0 and model.snaps  # the path's last state is the snap (FittedFlow.path)
+    verts, faces = path_mesh(states, faces, find, report, reach, snapped)
     return verts, faces, level, 0
 
 
@@ -60,18 +64,23 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
 FALLOFF_REACH = 0.04
 
 
-def path_mesh(states, faces, find=self_intersecting_faces, report=None, reach=None):
+def path_mesh(states, faces, find=self_intersecting_faces, report=None, reach=None,
+              snapped=False):
     """The clean mesh (verts (V, 3), faces) from the path states (K+1, V, 3) of an
-    icosphere: the last state, untangled unless `find` is None (`report` as output_mesh)."""
+    icosphere: the last state, untangled unless `find` is None (`report` as output_mesh;
+    `snapped`: the last state is the snap of the one before it)."""
     if find is None:
         return states[-1], faces
     verts, step, _ = untangle(states, faces, find, reach=reach)
     if reach is not None:  # a source mesh: take back what the fall-off gave up where it can
         verts, step = advance(states, faces, find, step)
     if report is not None:
+        flow_end = len(states) - 2 if snapped else len(states) - 1
+        behind = step < flow_end
         moved = np.linalg.norm(verts - states[-1], axis=1)
-        report.update(pulled_back=int((moved > 0).sum()),
-                      pulled_distance=float(moved.max(initial=0.0)))
+        report.update(pulled_back=int(behind.sum()),
+                      pulled_distance=float(moved[behind].max(initial=0.0)),
+                      snap_held=int(((step == flow_end) & (moved > 0)).sum()) if snapped else 0)
     return verts, faces
 
 
@@ -108,15 +117,16 @@ def beyond_start(model, find, report=None):
 
 
 def run_fit(target_points, settings, progress=None, cancel=None, init=None, snapshot=None,
-            find=self_intersecting_faces, labels=None, source=None):
+            find=self_intersecting_faces, labels=None, source=None, normals=None):
     """Fit `target_points` (M, 3) and return a FitResult with a clean output mesh.
 
     `find(verts, faces)` returns self-intersecting face indices (Blender passes its BVH
     tree); `labels` (M,) the separate piece of each point (parts.surface_parts), or None;
     `source` (verts (V, 3), faces (F, 3) triangles), target space: start from that mesh
-    instead of the sphere (training.fit)."""
+    instead of the sphere (training.fit); `normals` (M, 3) the target's normals at the
+    points, for the snap (snap.py)."""
     model = fit(target_points, settings, progress=progress, cancel=cancel, init=init,
-                snapshot=snapshot, labels=labels, source=source)
+                snapshot=snapshot, labels=labels, source=source, normals=normals)
     given_up = {}
     verts, faces, level, bad = output_mesh(model, settings.resolution, find, report=given_up)
     unit = model.to_normalized(np.asarray(target_points)[:50_000])

@@ -1,5 +1,7 @@
-"""Area-weighted uniform sampling of points on triangle meshes."""
+"""Area-weighted uniform sampling of points on triangle meshes, and their normals."""
 import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
 
 
 def triangle_areas(verts, faces):
@@ -7,6 +9,48 @@ def triangle_areas(verts, faces):
     v = np.asarray(verts, dtype=np.float64)
     a, b, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
     return 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+
+
+def triangle_normals(verts, faces):
+    """Unit normals (F, 3) float64 of triangles (right-handed: counter-clockwise corners
+    face the viewer), zero for a degenerate triangle."""
+    v = np.asarray(verts, dtype=np.float64)
+    n = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
+
+
+def face_components(verts, faces, diag):
+    """Connected piece of every triangle: (F,) int64 labels. Vertices closer than 1e-6 of
+    `diag` (the mesh's size) are welded first, so split normals and UV seams do not split
+    a piece."""
+    v = np.asarray(verts, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    _, weld = np.unique(np.round(v / (1e-6 * diag)), axis=0, return_inverse=True)
+    weld = weld.reshape(-1)
+    fw = weld[f]
+    n = int(weld.max()) + 1
+    edges = np.concatenate([fw[:, [0, 1]], fw[:, [1, 2]]])
+    graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, vertex_label = csgraph.connected_components(graph, directed=False)
+    return vertex_label[fw[:, 0]].astype(np.int64)
+
+
+def outward_normals(verts, faces):
+    """`triangle_normals` (F, 3), turned round on every connected piece whose triangles
+    enclose a negative volume (a mesh whose normals point inwards, e.g. with its winding
+    reversed), so they point out of each closed piece."""
+    v = np.asarray(verts, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    normals = triangle_normals(v, f)
+    diag = float(np.linalg.norm(np.ptp(v[np.unique(f)], axis=0))) or 1.0
+    piece = face_components(v, f, diag)
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    centre = (a + b + c) / 3.0
+    count = np.bincount(piece).astype(np.float64)
+    origin = np.stack([np.bincount(piece, centre[:, k]) for k in range(3)], axis=1) / count[:, None]
+    o = origin[piece]
+    volume = np.bincount(piece, np.einsum("ij,ij->i", a - o, np.cross(b - o, c - o)))
+    return np.where((volume[piece] < 0)[:, None], -normals, normals)
 
 
 def sample_surface(verts, faces, count, rng=None, return_faces=False):

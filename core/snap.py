@@ -2,13 +2,26 @@
 
 The flow brings the sphere near the target; a finite field leaves the surface hovering a
 little off it and soft at sharp edges. The stored flow keeps a sample of the target's
-surface, and every output state at t = 1 takes one more step: each vertex moves along its
-own normal onto the tangent plane of its nearest target sample (twice), fully where that
-plane is within SNAP_REACH along the normal, fading to nothing at twice that (so no vertex
-moves more than 2 × SNAP_REACH per round), and only where the planes of its SNAP_NEIGHBOURS
-nearest samples agree (not between the two sides of a thin wall). Moving along the normal,
-never sideways, keeps the triangles as even as the flow made them. The step is a state of
-the path like any other, so untangling can take it back where it would cross.
+surface, with the target's normal at each sample when the caller gave them (a fit from a
+Blender object always does), and every output state at t = 1 takes one more step (twice):
+each vertex moves along its own normal, fully where the plane it moves onto is within
+SNAP_REACH along that normal, fading to nothing at twice that (so no vertex moves more than
+2 × SNAP_REACH per round).
+
+- With normals: onto the plane of its nearest sample *that faces the same way*
+  (normals within SNAP_FACING), among its SNAP_NEIGHBOURS nearest. A vertex on the outside
+  of a thin wall (a mug's side, a comb's tooth, a coin's face) lands on the outside, never
+  on the far side, and a vertex near a sharp edge lands on the face it looks out of, so
+  edges stay sharp.
+- Without normals (`nm.fit_points` given only points, flows stored before them), and for a
+  vertex none of whose nearest samples faces its way (the back of an open sheet, whose
+  normals all point to one side; a target whose normals point inwards there): onto the
+  plane through its nearest sample across its own normal, and only where the planes of its
+  SNAP_NEIGHBOURS nearest samples agree (not between the two sides of a thin wall).
+
+Moving along the normal, never sideways, keeps the triangles as even as the flow made
+them. The step is a state of the path like any other, so untangling can take it back
+where it would cross.
 """
 import base64
 import zlib
@@ -20,7 +33,11 @@ SNAP_REACH = 0.02   # normalised units (the unit ball): full step closer than th
 SNAP_ROUNDS = 2     # nearest-sample projections per output
 SNAP_NEIGHBOURS = 8  # samples whose planes must agree ...
 SNAP_AGREE = 0.005  # ... to within this along the normal for a full step (none at twice it)
+SNAP_FACING = 0.5   # with normals: a sample counts when cos(its normal, the vertex's) > this
+SNAP_SEARCH = 32    # with normals: nearest samples searched for one facing the vertex's way
 _SCALE = 65535.0    # samples are stored as uint16 over [-1, 1]³ (normalised space)
+NORMALS_MESSAGE = "Normals must be an (M, 3) array of finite, non-zero vectors, one per target point."
+_NORMAL_SCALE = 127.0  # normals are stored as int8 per coordinate, the largest at ±127
 
 
 def vertex_normals(verts, faces):
@@ -33,24 +50,99 @@ def vertex_normals(verts, faces):
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-300)
 
 
-def snap(verts, faces, samples, tree=None):
-    """Vertices (V, 3) of a mesh moved along their normals onto the planes of their nearest
-    `samples` (M, 3) (same space, normalised), as the module docstring says: (V, 3) float64."""
+def snap(verts, faces, samples, tree=None, normals=None):
+    """Vertices (V, 3) of a mesh moved along their normals onto the target near them, as
+    the module docstring says: (V, 3) float64. `samples` (M, 3) target points and
+    `normals` (M, 3) unit target normals there (or None), same space (normalised)."""
     tree = cKDTree(samples) if tree is None else tree
     normal = vertex_normals(verts, faces)
     p = np.asarray(verts, dtype=np.float64)
     for _ in range(SNAP_ROUNDS):
-        _, idx = tree.query(p, k=SNAP_NEIGHBOURS)
-        heights = ((samples[idx] - p[:, None]) * normal[:, None]).sum(2)  # (V, k)
-        height = heights[:, :1]
-        weight = np.clip(2.0 - np.abs(height) / SNAP_REACH, 0.0, 1.0)
-        # nearby samples on different sheets (the two sides of a thin wall, the faces of a
-        # sharp edge) disagree on the height: there the step fades out instead of picking
-        # a sheet per vertex, which would leave ridges where neighbours pick differently
-        spread = (heights.max(axis=1) - heights.min(axis=1))[:, None]
-        weight *= np.clip(2.0 - spread / SNAP_AGREE, 0.0, 1.0)
-        p = p + weight * height * normal
+        _, idx = tree.query(p, k=SNAP_NEIGHBOURS if normals is None else SNAP_SEARCH)
+        height, weight = _step_agreeing(p, normal, samples, idx[:, :SNAP_NEIGHBOURS])
+        if normals is not None:
+            found, facing_height, facing_weight = _step_facing(p, normal, samples, normals, idx)
+            height = np.where(found, facing_height, height)
+            weight = np.where(found, facing_weight, weight)
+        p = p + (weight * height)[:, None] * normal
     return p
+
+
+def _fade(height):
+    """Share (V,) of each vertex's step that it takes: all of it closer than SNAP_REACH,
+    none from twice that."""
+    return np.clip(2.0 - np.abs(height) / SNAP_REACH, 0.0, 1.0)
+
+
+def _step_agreeing(p, normal, samples, idx):
+    """(height (V,), weight (V,)) along the vertex normals onto the planes through the
+    nearest samples (`idx` (V, k), nearest first), faded where the k disagree."""
+    heights = ((samples[idx] - p[:, None]) * normal[:, None]).sum(2)  # (V, k)
+    height = heights[:, 0]
+    weight = _fade(height)
+    # nearby samples on different sheets (the two sides of a thin wall, the faces of a
+    # sharp edge) disagree on the height: there the step fades out instead of picking
+    # a sheet per vertex, which would leave ridges where neighbours pick differently
+    spread = heights.max(axis=1) - heights.min(axis=1)
+    return height, weight * np.clip(2.0 - spread / SNAP_AGREE, 0.0, 1.0)
+
+
+def _step_facing(p, normal, samples, normals, idx):
+    """(found (V,) bool, height (V,), weight (V,)) onto the tangent plane of the nearest
+    sample of `idx` that faces the vertex's way; `found` is False where none does."""
+    rows = np.arange(len(p))
+    cos = (normals[idx] * normal[:, None]).sum(2)              # (V, k)
+    facing = cos > SNAP_FACING
+    first = np.argmax(facing, axis=1)                          # the nearest facing sample
+    pick = idx[rows, first]
+    # the height along the vertex normal of that sample's own tangent plane
+    height = ((samples[pick] - p) * normals[pick]).sum(1) / np.maximum(cos[rows, first], SNAP_FACING)
+    return facing.any(axis=1), height, _fade(height)
+
+
+def unit_normals(normals):
+    """(M, 3) float64 normals scaled to length 1; ValueError for a zero or non-finite one."""
+    n = np.asarray(normals, dtype=np.float64)
+    if n.ndim != 2 or n.shape[1] != 3 or not np.isfinite(n).all():
+        raise ValueError(NORMALS_MESSAGE)
+    length = np.linalg.norm(n, axis=1, keepdims=True)
+    if not (length > 0).all():
+        raise ValueError(NORMALS_MESSAGE)
+    return n / length
+
+
+def quantize_normals(normals):
+    """Unit normals (M, 3) rounded to what `encode_normals` stores, unit again: (M, 3) float64."""
+    return _decode_normals(_encode_normals(normals))
+
+
+def encode_normals(normals):
+    """Unit normals (M, 3) -> base64 text (int8 per coordinate)."""
+    return base64.b64encode(zlib.compress(_encode_normals(normals).tobytes(), 6)).decode("ascii")
+
+
+def decode_normals(text):
+    """`encode_normals` text -> unit normals (M, 3) float64; ValueError when damaged."""
+    try:
+        raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
+    except zlib.error:
+        raw = b"-"
+    q = np.frombuffer(raw, dtype=np.int8)
+    if len(raw) % 3 or not (q.reshape(-1, 3) != 0).any(axis=1).all():
+        raise ValueError("the surface normals are damaged")
+    return _decode_normals(q.reshape(-1, 3))
+
+
+def _encode_normals(normals):
+    # scaled so the largest coordinate is ±127: finer steps, and decoding then encoding
+    # gives the same bytes back
+    n = unit_normals(normals)
+    return np.round(n / np.abs(n).max(axis=1, keepdims=True) * _NORMAL_SCALE).astype(np.int8)
+
+
+def _decode_normals(q):
+    n = q.astype(np.float64)
+    return n / np.linalg.norm(n, axis=1, keepdims=True)
 
 
 def quantize(points):

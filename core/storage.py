@@ -39,6 +39,8 @@ def to_dict(flow: FittedFlow) -> dict:
         "start_matrix": None if flow.start_matrix is None else flow.start_matrix.tolist(),
         "surface_samples": (None if flow.surface_samples is None
                             else snap.encode(flow.surface_samples)),
+        "surface_normals": (None if flow.surface_normals is None
+                            else snap.encode_normals(flow.surface_normals)),
         "iterations": flow.iterations,
         "seconds": flow.seconds,
         "history": [float(h) for h in flow.history[-2000:]],
@@ -89,6 +91,8 @@ def from_dict(data) -> FittedFlow:
                           data.get("seconds", 0.0), start, start_matrix)
         samples = data.get("surface_samples")
         flow.surface_samples = None if samples is None else snap.decode(samples)
+        normals = data.get("surface_normals")  # absent from flows stored before them
+        flow.surface_normals = None if normals is None else snap.decode_normals(normals)
         return flow
     except (KeyError, TypeError, ValueError, RuntimeError, zlib.error) as exc:
         raise ValueError(f"The stored flow is damaged and cannot be read ({exc}).") from None

@@ -22,6 +22,7 @@ from .optim import OneCycleAdam
 from .parts import sphere_set
 from .source import MeshSource
 from .sampling import triangle_areas
+from .snap import NORMALS_MESSAGE, unit_normals
 from .settings import MIN_TARGET_POINTS, SOFT_MAX_LEARNING_RATE, FitSettings
 from .solvers import integrate
 
@@ -40,7 +41,7 @@ STRETCH_REFRESH = 25  # iterations between updates of the stretch sampler's flow
 
 
 def fit(target_points, settings=None, progress=None, cancel=None, init=None, snapshot=None,
-        snapshot_every=25, labels=None, source=None):
+        snapshot_every=25, labels=None, source=None, normals=None):
     """Fit a flow that carries the unit sphere, or a `source` mesh, onto `target_points`
     (see `_fit_once`);
     a fit that diverges is tried again at half the learning rate, DIVERGENCE_RETRIES
@@ -50,7 +51,7 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
         for attempt in range(DIVERGENCE_RETRIES + 1):
             try:
                 return _fit_once(target_points, settings, progress, cancel, init, snapshot,
-                                 snapshot_every, labels, source)
+                                 snapshot_every, labels, source, normals)
             except Diverged:
                 if attempt == DIVERGENCE_RETRIES or settings.learning_rate > SOFT_MAX_LEARNING_RATE:
                     raise
@@ -80,7 +81,7 @@ def _fit_threads():
 
 
 def _fit_once(target_points, settings=None, progress=None, cancel=None, init=None,
-              snapshot=None, snapshot_every=25, labels=None, source=None):
+              snapshot=None, snapshot_every=25, labels=None, source=None, normals=None):
     """Fit a flow that carries the unit sphere (or a `source` mesh) onto `target_points`.
 
     target_points: (M, 3) float array, any space (a dense area-weighted surface sample).
@@ -96,6 +97,9 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
     flow starts from this mesh instead of the sphere (Morph Onto). It is put into the unit
     ball by its own normalisation (FittedFlow.start_matrix), has no warm start and no
     parts, and its own triangles feed the shape term (their shapes at rest).
+    normals: optional (M, 3) target normals at the points (same space, any length): stored
+    with the samples the output snaps onto (snap.py), so the snap keeps to the side of the
+    surface a vertex faces. Training does not use them.
     Returns a FittedFlow. Deterministic for a fixed settings.seed on one machine.
 
     Each iteration flows a batch of sphere points: a randomly rotated level-3 icosphere
@@ -119,6 +123,11 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
     device = torch.device(settings.device)
 
     labels = _check_labels(labels, len(target))
+    if normals is not None:
+        normals = np.asarray(normals, dtype=np.float64)
+        if normals.shape != target.shape:
+            raise ValueError(NORMALS_MESSAGE)
+        normals = unit_normals(normals)
     if init is not None:
         model = init.copy()
         # a continued flow keeps its normalisation matrix and spheres, so its settings say so
@@ -144,8 +153,11 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
         keep = rng.choice(len(unit), settings.target_samples, replace=False)
         unit = unit[keep]
         labels = None if labels is None else labels[keep]
+        normals = None if normals is None else normals[keep]
     unit_t = torch.as_tensor(unit, dtype=torch.float32, device=device)
     model.surface_samples = unit if settings.snap else None  # what every output snaps onto
+    if settings.snap and normals is not None:
+        model.surface_normals = model.normals_to_normalized(normals)
     tree = cKDTree(unit if labels is None else losses.tagged(unit, labels))
 
     grids = list(field.grids.parameters())

@@ -52,6 +52,16 @@ def test_fit_on_suzanne_creates_one_clean_morph(suzanne):
     assert all(p.use_smooth for p in morph.data.polygons)
     assert store.FLOW_KEY in morph.keys()
     assert suzanne.users_collection[0] == morph.users_collection[0]
+    # the target's normals are stored with the samples the output snaps onto
+    flow = store.load_flow(morph)
+    assert flow.surface_normals is not None
+    assert flow.surface_normals.shape == flow.surface_samples.shape
+
+
+def outward_share(flow):
+    """Share of the stored target samples whose stored normal points away from their centre."""
+    samples, normals = flow.surface_samples, flow.surface_normals
+    return float((np.einsum("ij,ij->i", normals, samples - samples.mean(0)) > 0).mean())
 
 
 @pytest.mark.slow
@@ -206,6 +216,8 @@ def test_negative_scale_and_parent_are_respected(scene):
     assert np.allclose(hi, verts.max(0), atol=0.1 * radius)
     assert abs(center[0] - 3) < 0.5 and np.ptp(verts[:, 0]) > 5  # parent's offset and scale
     assert morph["neural_morph_self_intersections"] == 0
+    # the mirror turns the triangles inside out; the stored normals still point outwards
+    assert outward_share(store.load_flow(morph)) > 0.8
 
 
 @pytest.mark.slow

@@ -78,6 +78,11 @@ def test_the_keys_go_from_the_source_to_the_target(onto_morph):
     figures = store.figures_of(obj)
     assert figures["morphed_mesh"] == "Cube" and figures["source"] == "Suzanne"
     assert figures["self_intersections"] == 0
+    # the target's normals are stored for the snap, outwards in the flow's space
+    flow = store.load_flow(obj)
+    samples, normals = flow.surface_samples, flow.surface_normals
+    assert normals is not None and normals.shape == samples.shape
+    assert (np.einsum("ij,ij->i", normals, samples - samples.mean(0)) > 0).mean() > 0.8
 
 
 def test_every_frame_of_the_morph_is_clean(onto_morph):

@@ -17,8 +17,9 @@ def bumpy():
 @pytest.fixture(scope="module")
 def fits():
     verts, faces = bumpy()
-    pts = core.sample_surface(verts, faces, 20_000, 0)
-    return verts, faces, pts, core.run_fit(pts, core.user_settings(**QUICK)), \
+    pts, tri = core.sample_surface(verts, faces, 20_000, 0, return_faces=True)
+    normals = core.outward_normals(verts, faces)[tri]
+    return verts, faces, pts, core.run_fit(pts, core.user_settings(**QUICK), normals=normals), \
         core.run_fit(pts, core.user_settings(**QUICK, snap=False))
 
 
@@ -53,6 +54,8 @@ def test_the_stored_flow_gives_back_the_snapped_mesh(fits):
     *_, snapped, _ = fits
     again = storage.from_json(snapped.flow_json)
     assert np.array_equal(again.surface_samples, snapped.model.surface_samples)
+    assert again.surface_normals is not None
+    assert np.array_equal(again.surface_normals, snapped.model.surface_normals)
     verts, faces, _, _ = core.output_mesh(again, snapped.level)
     assert np.array_equal(verts, snapped.verts)
     states = again.trajectory(snapped.level, [1.0], normalized=True)[0]
@@ -81,3 +84,93 @@ def test_between_the_two_sides_of_a_thin_wall_nothing_moves():
     one = snap.snap(verts, faces, samples[samples[:, 2] > 0])
     used = np.unique(faces)
     assert np.abs(one[used, 2] - 0.01).max() < 1e-6
+
+
+def _two_walls(count=40_000):
+    """Samples on the planes z = ±0.01 with their outward normals (±z), and a grid of
+    vertices at z = 0 whose triangles face +z."""
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-1, 1, (count, 2))
+    side = np.where(np.arange(count) % 2, 1.0, -1.0)
+    samples = np.c_[xy, 0.01 * side]
+    normals = np.c_[np.zeros((count, 2)), side]
+    verts = np.array([[x, y, 0.0] for x in np.linspace(-0.5, 0.5, 11) for y in np.linspace(-0.5, 0.5, 11)])
+    faces = np.array([[i * 11 + j, (i + 1) * 11 + j, i * 11 + j + 1]
+                      for i in range(10) for j in range(10)])
+    return samples, normals, verts, faces
+
+
+def test_with_normals_a_vertex_lands_on_the_side_of_a_thin_wall_it_faces():
+    samples, normals, verts, faces = _two_walls()
+    used = np.unique(faces)
+    assert (snap.vertex_normals(verts, faces)[used, 2] > 0.99).all()
+    moved = snap.snap(verts, faces, samples, normals=normals)
+    # on the +z side (the one they face); only a vertex whose 8 nearest samples all happen
+    # to lie on the far side (none facing its way) goes by the planes alone, half way
+    # between two walls as here a chance of 1 in 256
+    assert (np.abs(moved[used, 2] - 0.01) < 1e-6).mean() > 0.95
+    assert np.array_equal(moved[:, :2], verts[:, :2])
+    # the same mesh facing -z lands on the -z side
+    down = snap.snap(verts, faces[:, [0, 2, 1]], samples, normals=normals)
+    assert (np.abs(down[used, 2] + 0.01) < 1e-6).mean() > 0.95
+    # without normals the two walls disagree, and almost nothing moves
+    assert (np.abs(snap.snap(verts, faces, samples)[used, 2]) > 1e-3).mean() < 0.05
+
+
+def test_the_back_of_a_sheet_snaps_by_the_planes_alone():
+    samples, normals, verts, faces = _two_walls()
+    up = samples[:, 2] > 0
+    # one open sheet whose normals all point up; the mesh below it faces down, so no
+    # sample faces its way: it snaps as it would without normals
+    below = snap.snap(verts, faces[:, [0, 2, 1]], samples[up], normals=normals[up])
+    assert np.array_equal(below, snap.snap(verts, faces[:, [0, 2, 1]], samples[up]))
+    assert np.abs(below[np.unique(faces), 2] - 0.01).max() < 1e-6
+
+
+def test_outward_normals_turn_round_a_piece_whose_normals_point_inwards():
+    verts, faces = core.icosphere(2)
+    inside_out = faces[:, [0, 2, 1]]
+    second = np.concatenate([verts * 0.5 + [3, 0, 0]])
+    both_verts = np.concatenate([verts, second])
+    both_faces = np.concatenate([faces, inside_out + len(verts)])  # the second piece inside out
+    normals = core.outward_normals(both_verts, both_faces)
+    centres = both_verts[both_faces].mean(axis=1)
+    pieces_centre = np.where((np.arange(len(both_faces)) < len(faces))[:, None], 0.0, [3, 0, 0])
+    assert (np.einsum("ij,ij->i", normals, centres - pieces_centre) > 0).all()
+
+
+def test_normals_survive_storage_as_they_are():
+    n = np.random.default_rng(1).normal(size=(1000, 3))
+    once = snap.quantize_normals(n)
+    assert np.allclose(np.linalg.norm(once, axis=1), 1.0)
+    assert (np.einsum("ij,ij->i", once, n / np.linalg.norm(n, axis=1, keepdims=True)) > 0.9999).all()
+    assert np.array_equal(snap.quantize_normals(once), once)  # a reloaded flow snaps the same
+    assert np.array_equal(snap.decode_normals(snap.encode_normals(once)), once)
+    with pytest.raises(ValueError, match="surface normals are damaged"):
+        snap.decode_normals(snap.encode_normals(once)[:-8] + "AAAA")
+
+
+@pytest.mark.parametrize("normals", [np.zeros((100, 3)), np.ones((99, 3)), np.full((100, 3), np.nan)])
+def test_bad_normals_are_refused_with_a_sentence(normals):
+    pts = core.sample_surface(*core.icosphere(2), 100, 0)
+    with pytest.raises(ValueError, match=r"Normals must be an \(M, 3\) array"):
+        core.fit(pts, core.user_settings(**QUICK), normals=normals)
+
+
+def test_a_snap_held_back_is_counted_apart_from_the_flow_pulled_back():
+    from neural_morph.core import intersect, pipeline
+    verts, faces = core.icosphere(2)
+    states = np.stack([verts, verts * 1.1])
+    crossing = states[-1].copy()
+    crossing[0] = -crossing[0] * 1.5  # the snap throws one vertex through the far side
+    assert len(intersect.self_intersecting_faces(crossing, faces))
+    report = {}
+    out, _ = pipeline.path_mesh(np.concatenate([states, crossing[None]]), faces,
+                                intersect.self_intersecting_faces, report, snapped=True)
+    assert intersect.count_self_intersections(out, faces) == 0
+    assert report["pulled_back"] == 0 and report["snap_held"] >= 1
+    # the same states as a flow without a snap: the last state's vertices are pulled back
+    report = {}
+    pipeline.path_mesh(np.concatenate([states, crossing[None]]), faces,
+                       intersect.self_intersecting_faces, report)
+    assert report["pulled_back"] >= 1 and report["snap_held"] == 0

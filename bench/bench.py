@@ -295,10 +295,12 @@ def metrics_row(core, method, verts, faces, target_tri, samples, seconds, mem, b
                                      thresholds=THRESHOLDS)
     row = {"method": method, "vertices": len(verts), "faces": len(faces), "seconds": seconds,
            "peak_rss_mb": mem.peak_mb, "rss_increase_mb": mem.increase_mb, **m,
-           # the numpy count materialises candidate pairs: on Shrinkwrap's collapsed
-           # level-6 and 7 meshes (text, 2026-12-01) exhausted 24 GB, so above 30k faces only Blender counts
+           # the numpy count materialises candidate pairs: on Shrinkwrap's collapsed meshes
+           # it exhausted 24 GB (text at levels 6 and 7; suzanne_holes at level 5 beside a
+           # second bench, 2026-12-01), so only Blender counts those, and ours above 30k faces
            "self_intersections": (core.count_self_intersections(verts, faces)
-                                  if len(faces) <= 30_000 else None),
+                                  if len(faces) <= 30_000 and not method.startswith("Shrinkwrap")
+                                  else None),
            "self_intersections_bvh": blender.meshes.count_self_intersections_bvh(verts, faces)}
     row.update(extra)
     return row

@@ -27,14 +27,6 @@ def transform_normals(matrix, normals):
     return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
 
 
-def oriented(faces, matrix):
-    """Triangles (F, 3) whose corners are in the order that keeps them facing outwards once
-    their vertices go through `matrix` (4, 4): reversed where it mirrors (negative
-    determinant), as they are otherwise."""
-    m = np.asarray(matrix, dtype=np.float64)
-    return faces[:, [0, 2, 1]] if np.linalg.det(m[:3, :3]) < 0 else faces
-
-
 def write_mesh(name, verts, faces, uvs=None, mesh=None):
     """Fill `mesh` (or a new mesh named `name`) with triangles, smooth shading and UVs.
 

@@ -13,8 +13,7 @@ from .. import core
 from . import deps, prefs
 from .fitting import fit_settings
 from .guards import InputError
-from .meshes import (matrix, oriented, self_intersecting_faces_bvh, transform_normals,
-                     transform_points)
+from .meshes import matrix, self_intersecting_faces_bvh, transform_normals, transform_points
 from .scene import morph_name, output_collection, select_only, to_object_mode
 from .shapekeys import animate
 from .store import SOURCE_OBJECTS_KEY, SOURCES_KEY, mark_written, store_figures, store_flow
@@ -92,7 +91,7 @@ def prepare_onto(context, props):
     if abs(np.linalg.det(mw[:3, :3])) < 1e-12:
         raise InputError(f"'{source.name}' has a zero scale: give it a scale on every axis first.")
     local = np.linalg.inv(mw)
-    verts, faces = transform_points(local, world), oriented(faces, local)
+    verts = transform_points(local, world)
     target_world, target_faces = evaluated_triangles(context, target)
     try:
         core.MeshSource(verts, faces)

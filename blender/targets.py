@@ -3,7 +3,7 @@ import bpy
 import numpy as np
 
 from .guards import InputError
-from .meshes import mesh_triangles, oriented, transform_points
+from .meshes import mesh_triangles, transform_points
 
 
 def resolve_target(context, name):
@@ -35,8 +35,8 @@ def evaluated_triangles(context, obj):
     """Triangles of the evaluated object (modifiers applied) in world space.
 
     Meshes, and curves, surfaces, metaballs and text through their evaluated mesh.
-    Returns (verts (V, 3) float64 world space, faces (F, 3) int64, facing outwards in world
-    space where the mesh's own normals face outwards).
+    Returns (verts (V, 3) float64 world space, faces (F, 3) int64; under a mirroring
+    transform their corners turn the other way, which core.outward_normals undoes).
     """
     if obj.type not in SURFACE_TYPES:
         raise InputError(f"'{obj.name}' is a{'n' if obj.type[0] in 'AEIOU' else ''} "
@@ -83,9 +83,7 @@ def evaluated_triangles(context, obj):
     world = transform_points(obj_eval.matrix_world, co)
     if not np.isfinite(world).all():
         raise InputError(f"'{obj.name}' has a non-finite transform.")
-    # a mirroring transform (a negative scale) turns the triangles inside out; their corners
-    # are reordered so their normals face outwards in world space, as Blender shows them
-    return world, oriented(tris.reshape(-1, 3).astype(np.int64), obj_eval.matrix_world)
+    return world, tris.reshape(-1, 3).astype(np.int64)
 
 
 def in_view_layer(context, obj):

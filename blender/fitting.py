@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import core
 from . import deps, prefs
-from .guards import InputError, check_writable
+from .guards import InputError, check_writable, ctrl_c_cancels
 from .meshes import (matrix, self_intersecting_faces_bvh, transform_normals, transform_points,
                      write_mesh)
 from .shapekeys import SETTINGS, animate
@@ -203,9 +203,14 @@ def fit_objects(context, props, progress=None):
     is created then."""
     start = time.perf_counter()
     request = prepare_fit(context, props)
-    result = core.run_fit(request.points, request.settings, progress=progress, init=request.init,
-                          find=self_intersecting_faces_bvh, labels=request.labels,
-                          normals=request.normals)
+    with ctrl_c_cancels() as cancel:
+        try:
+            result = core.run_fit(request.points, request.settings, progress=progress,
+                                  cancel=cancel, init=request.init,
+                                  find=self_intersecting_faces_bvh, labels=request.labels,
+                                  normals=request.normals)
+        except core.Cancelled:
+            raise KeyboardInterrupt from None
     return write_fit_result(context, request.target, result, time.perf_counter() - start,
                             request.morph, request.targets)
 

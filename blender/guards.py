@@ -3,6 +3,9 @@
 A new bad-input check on Blender data raises InputError with a sentence; add the sentence
 to README.md's troubleshooting table (a test checks).
 """
+import contextlib
+import signal
+import threading
 
 
 class InputError(ValueError):
@@ -43,3 +46,25 @@ def check_writable(obj):
     continue fit): not linked or a read-only override, and not shared with other objects."""
     check_editable(obj)
     check_single_user(obj)
+
+
+@contextlib.contextmanager
+def ctrl_c_cancels():
+    """A threading.Event that Ctrl+C (SIGINT) sets during the block, for a fit's `cancel`:
+    the fit checks it every iteration, so a press cannot be lost (a KeyboardInterrupt
+    raised inside a finalizer during a torch call is printed and dropped by Python). Raises
+    KeyboardInterrupt after the block when Ctrl+C was pressed in it. Off the main thread,
+    or where something else handles SIGINT, the event is never set and Python's own
+    handling stays."""
+    event = threading.Event()
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield event
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if event.is_set():
+        raise KeyboardInterrupt

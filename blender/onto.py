@@ -12,7 +12,7 @@ import numpy as np
 from .. import core
 from . import deps, prefs
 from .fitting import fit_settings
-from .guards import InputError
+from .guards import InputError, ctrl_c_cancels
 from .meshes import matrix, self_intersecting_faces_bvh, transform_normals, transform_points
 from .scene import morph_name, output_collection, select_only, to_object_mode
 from .shapekeys import animate
@@ -112,9 +112,13 @@ def morph_onto(context, props, progress=None):
     InputError or core's ValueError with a sentence; nothing is created then."""
     start = time.perf_counter()
     request = prepare_onto(context, props)
-    result = core.run_fit(request.points, request.settings, progress=progress,
-                          find=self_intersecting_faces_bvh,
-                          source=(request.verts, request.faces), normals=request.normals)
+    with ctrl_c_cancels() as cancel:
+        try:
+            result = core.run_fit(request.points, request.settings, progress=progress,
+                                  cancel=cancel, find=self_intersecting_faces_bvh,
+                                  source=(request.verts, request.faces), normals=request.normals)
+        except core.Cancelled:
+            raise KeyboardInterrupt from None
     return write_onto_result(context, request, result, props, time.perf_counter() - start)
 
 

@@ -109,8 +109,14 @@ finally:
 
 def test_ctrl_c_in_background_stops_without_leaving_anything(tmp_path):
     import signal
+
+    def as_in_a_terminal():
+        # a shell's background job (`make test &`, nohup) ignores SIGINT, and a child
+        # inherits that: Ctrl+C reaches Blender in a terminal, so the child hears it here
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=str(ROOT))
+                            stderr=subprocess.STDOUT, text=True, cwd=str(ROOT),
+                            preexec_fn=as_in_a_terminal)
     for line in proc.stdout:
         if "Neural Morph: iteration" in line:
             proc.send_signal(signal.SIGINT)

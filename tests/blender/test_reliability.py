@@ -288,3 +288,20 @@ def test_remesh_and_animate_in_edit_mode_work_and_return_to_edit_mode(morph):
     bpy.ops.object.mode_set(mode='OBJECT')
     assert len(morph.data.vertices) == core.icosphere_counts(1)[0]
     assert len(morph.data.shape_keys.key_blocks) == 3
+
+
+def test_ctrl_c_during_a_fit_sets_its_cancel_event_and_interrupts_after_it():
+    import os
+    import signal
+
+    from neural_morph.blender.guards import ctrl_c_cancels
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_cancels() as cancel:
+            os.kill(os.getpid(), signal.SIGINT)  # would raise here without the handler
+            time.sleep(0.05)
+            assert cancel.is_set()
+    assert signal.getsignal(signal.SIGINT) is before
+    with ctrl_c_cancels() as cancel:  # no press: nothing raised
+        pass
+    assert not cancel.is_set()

@@ -295,13 +295,17 @@ def test_ctrl_c_during_a_fit_sets_its_cancel_event_and_interrupts_after_it():
     import signal
 
     from neural_morph.blender.guards import ctrl_c_cancels
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        with ctrl_c_cancels() as cancel:
-            os.kill(os.getpid(), signal.SIGINT)  # would raise here without the handler
-            time.sleep(0.05)
-            assert cancel.is_set()
-    assert signal.getsignal(signal.SIGINT) is before
-    with ctrl_c_cancels() as cancel:  # no press: nothing raised
-        pass
-    assert not cancel.is_set()
+    # as in a terminal (a shell's background job, as `make test &`, ignores SIGINT)
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with ctrl_c_cancels() as cancel:
+                os.kill(os.getpid(), signal.SIGINT)  # would raise here without the handler
+                time.sleep(0.05)
+                assert cancel.is_set()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with ctrl_c_cancels() as cancel:  # no press: nothing raised
+            pass
+        assert not cancel.is_set()
+    finally:
+        signal.signal(signal.SIGINT, outside)

@@ -118,19 +118,15 @@ def quantize_normals(normals):
 
 def encode_normals(normals):
     """Unit normals (M, 3) -> base64 text (int8 per coordinate)."""
-    return base64.b64encode(zlib.compress(_encode_normals(normals).tobytes(), 6)).decode("ascii")
+    return _pack(_encode_normals(normals))
 
 
 def decode_normals(text):
     """`encode_normals` text -> unit normals (M, 3) float64; ValueError when damaged."""
-    try:
-        raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
-    except zlib.error:
-        raw = b"-"
-    q = np.frombuffer(raw, dtype=np.int8)
-    if len(raw) % 3 or not (q.reshape(-1, 3) != 0).any(axis=1).all():
+    q = _unpack(text, np.int8)
+    if q is None or not (q != 0).any(axis=1).all():
         raise ValueError("the surface normals are damaged")
-    return _decode_normals(q.reshape(-1, 3))
+    return _decode_normals(q)
 
 
 def _encode_normals(normals):
@@ -152,18 +148,31 @@ def quantize(points):
 
 def encode(points):
     """Normalised points (M, 3), |coordinates| <= 1 -> base64 text (uint16 per coordinate)."""
-    return base64.b64encode(zlib.compress(_encode_array(points).tobytes(), 6)).decode("ascii")
+    return _pack(_encode_array(points))
 
 
 def decode(text):
     """`encode` text -> (M, 3) float64; ValueError when damaged."""
+    q = _unpack(text, np.dtype("<u2"))
+    if q is None:
+        raise ValueError("the surface samples are damaged")
+    return _decode_array(q)
+
+
+def _pack(q):
+    """(M, 3) integer array -> base64 text of its zlib-compressed bytes."""
+    return base64.b64encode(zlib.compress(q.tobytes(), 6)).decode("ascii")
+
+
+def _unpack(text, dtype):
+    """`_pack` text -> (M, 3) array of `dtype`, or None when it does not hold one."""
     try:
         raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
     except zlib.error:
-        raw = b"-"
-    if len(raw) % 6:
-        raise ValueError("the surface samples are damaged")
-    return _decode_array(np.frombuffer(raw, dtype="<u2").reshape(-1, 3))
+        return None
+    if len(raw) % (3 * np.dtype(dtype).itemsize):
+        return None
+    return np.frombuffer(raw, dtype=dtype).reshape(-1, 3)
 
 
 def _encode_array(points):

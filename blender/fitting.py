@@ -99,7 +99,8 @@ def prepare_fit(context, props):
         core.normalization(points)
     except ValueError as exc:
         raise InputError(f"'{target.name}': {exc}") from None
-    normals = core.outward_normals(verts, faces)[tri]
+    pieces = core.face_components(verts, faces)  # for the normals and the parts
+    normals = core.outward_normals(verts, faces, pieces)[tri]
     if morph is not None and init is not None and init.from_mesh:  # its object's mesh space
         to_mesh = np.linalg.inv(np.array(morph.matrix_world, dtype=float))
         points, normals = transform_points(to_mesh, points), transform_normals(to_mesh, normals)
@@ -108,7 +109,7 @@ def prepare_fit(context, props):
     request.targets = list(targets)
     request.sources = [t.name for t in targets]
     if settings.parts == "separate" or init is not None:  # a continued fit keeps its own
-        request.labels = core.surface_parts(verts, faces, tri, points)
+        request.labels = core.surface_parts(verts, faces, tri, points, pieces)
     return request
 
 
@@ -204,13 +205,9 @@ def fit_objects(context, props, progress=None):
     start = time.perf_counter()
     request = prepare_fit(context, props)
     with ctrl_c_cancels() as cancel:
-        try:
-            result = core.run_fit(request.points, request.settings, progress=progress,
-                                  cancel=cancel, init=request.init,
-                                  find=self_intersecting_faces_bvh, labels=request.labels,
-                                  normals=request.normals)
-        except core.Cancelled:
-            raise KeyboardInterrupt from None
+        result = core.run_fit(request.points, request.settings, progress=progress, cancel=cancel,
+                              init=request.init, find=self_intersecting_faces_bvh,
+                              labels=request.labels, normals=request.normals)
     return write_fit_result(context, request.target, result, time.perf_counter() - start,
                             request.morph, request.targets)
 

@@ -52,19 +52,22 @@ def check_writable(obj):
 def ctrl_c_cancels():
     """A threading.Event that Ctrl+C (SIGINT) sets during the block, for a fit's `cancel`:
     the fit checks it every iteration, so a press cannot be lost (a KeyboardInterrupt
-    raised inside a finalizer during a torch call is printed and dropped by Python). Raises
-    KeyboardInterrupt after the block when Ctrl+C was pressed in it. Off the main thread,
-    or where something else handles SIGINT, the event is never set and Python's own
-    handling stays."""
+    raised inside a finalizer during a torch call is printed and dropped by Python). The
+    fit's core.Cancelled, or a press the block did not act on, leaves the block as
+    KeyboardInterrupt. Off the main thread, or where something else handles SIGINT (a
+    shell's background job ignores it), the event is never set and Python's own handling
+    stays."""
+    from .. import core
     event = threading.Event()
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield event
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
+    own = (threading.current_thread() is threading.main_thread()
+           and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set()) if own else None
     try:
         yield event
+    except core.Cancelled:
+        raise KeyboardInterrupt from None
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if own:
+            signal.signal(signal.SIGINT, previous)
     if event.is_set():
         raise KeyboardInterrupt

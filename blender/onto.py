@@ -113,12 +113,9 @@ def morph_onto(context, props, progress=None):
     start = time.perf_counter()
     request = prepare_onto(context, props)
     with ctrl_c_cancels() as cancel:
-        try:
-            result = core.run_fit(request.points, request.settings, progress=progress,
-                                  cancel=cancel, find=self_intersecting_faces_bvh,
-                                  source=(request.verts, request.faces), normals=request.normals)
-        except core.Cancelled:
-            raise KeyboardInterrupt from None
+        result = core.run_fit(request.points, request.settings, progress=progress, cancel=cancel,
+                              find=self_intersecting_faces_bvh,
+                              source=(request.verts, request.faces), normals=request.normals)
     return write_onto_result(context, request, result, props, time.perf_counter() - start)
 
 

@@ -27,7 +27,7 @@ _LAZY = {
     "FittedFlow": "fitted_flow",
     "ADDON_VERSION": "storage", "FORMAT_VERSION": "storage",
     "FitJob": "job",
-    "sample_surface": "sampling", "outward_normals": "sampling",
+    "sample_surface": "sampling", "outward_normals": "sampling", "face_components": "sampling",
     "surface_parts": "parts", "SphereSet": "parts", "MeshSource": "source",
     "normalization": "normalize",
     "count_self_intersections": "intersect",

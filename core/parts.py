@@ -25,20 +25,22 @@ SPHERE_GAP = 0.9          # ... and two spheres fill at most this share of their
 MIN_SPHERE = 0.2          # a sphere squeezed below this share of its size merges its part
 
 
-def surface_parts(verts, faces, sample_faces, points):
+def surface_parts(verts, faces, sample_faces, points, pieces=None):
     """Piece label of every surface sample: (M,) int64, 0..K-1, largest piece first.
 
     verts (V, 3), faces (F, 3): the target's triangles; sample_faces (M,): the triangle of
     each sample; points (M, 3): the samples (same space). Vertices at the same position
     are welded first (split normals and UV seams do not split a piece); pieces that touch
     or cross (closer than TOUCH of the diagonal) are one piece, tiny pieces join their
-    nearest one, and at most MAX_PARTS remain.
+    nearest one, and at most MAX_PARTS remain. `pieces`: the triangles' `face_components`
+    when the caller has them already.
     """
     v = np.asarray(verts, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
     pts = np.asarray(points, dtype=np.float64)
     diag = float(np.linalg.norm(np.ptp(pts, axis=0))) or 1.0
-    label = face_components(v, f, diag)[np.asarray(sample_faces, dtype=np.int64)]
+    pieces = face_components(v, f, diag) if pieces is None else np.asarray(pieces)
+    label = pieces[np.asarray(sample_faces, dtype=np.int64)]
     _, label = np.unique(label, return_inverse=True)
     label = _merge_touching(pts, label.reshape(-1), TOUCH * diag)
     label = _merge_small(pts, label)

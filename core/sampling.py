@@ -14,17 +14,22 @@ def triangle_areas(verts, faces):
 def triangle_normals(verts, faces):
     """Unit normals (F, 3) float64 of triangles (right-handed: counter-clockwise corners
     face the viewer), zero for a degenerate triangle."""
-    v = np.asarray(verts, dtype=np.float64)
-    n = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+    n = _crosses(np.asarray(verts, dtype=np.float64), faces)
     return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
 
 
-def face_components(verts, faces, diag):
+def _crosses(v, faces):
+    return np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+
+
+def face_components(verts, faces, diag=None):
     """Connected piece of every triangle: (F,) int64 labels. Vertices closer than 1e-6 of
-    `diag` (the mesh's size) are welded first, so split normals and UV seams do not split
-    a piece."""
+    `diag` (the mesh's size; default its bounding-box diagonal) are welded first, so split
+    normals and UV seams do not split a piece."""
     v = np.asarray(verts, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
+    if diag is None:
+        diag = float(np.linalg.norm(np.ptp(v, axis=0))) or 1.0
     _, weld = np.unique(np.round(v / (1e-6 * diag)), axis=0, return_inverse=True)
     weld = weld.reshape(-1)
     fw = weld[f]
@@ -35,21 +40,21 @@ def face_components(verts, faces, diag):
     return vertex_label[fw[:, 0]].astype(np.int64)
 
 
-def outward_normals(verts, faces):
+def outward_normals(verts, faces, pieces=None):
     """`triangle_normals` (F, 3), turned round on every connected piece whose triangles
     enclose a negative volume (a mesh whose normals point inwards, e.g. with its winding
-    reversed), so they point out of each closed piece."""
+    reversed), so they point out of each closed piece. `pieces`: `face_components` of the
+    mesh when the caller has them already."""
     v = np.asarray(verts, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
-    normals = triangle_normals(v, f)
-    diag = float(np.linalg.norm(np.ptp(v[np.unique(f)], axis=0))) or 1.0
-    piece = face_components(v, f, diag)
-    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
-    centre = (a + b + c) / 3.0
+    piece = face_components(v, f) if pieces is None else np.asarray(pieces)
+    cross = _crosses(v, f)
+    a = v[f[:, 0]]
+    # each piece's volume as cones from the mean of its triangles' first corners
     count = np.bincount(piece).astype(np.float64)
-    origin = np.stack([np.bincount(piece, centre[:, k]) for k in range(3)], axis=1) / count[:, None]
-    o = origin[piece]
-    volume = np.bincount(piece, np.einsum("ij,ij->i", a - o, np.cross(b - o, c - o)))
+    origin = np.stack([np.bincount(piece, a[:, k]) for k in range(3)], axis=1) / count[:, None]
+    volume = np.bincount(piece, np.einsum("ij,ij->i", a - origin[piece], cross))
+    normals = cross / np.maximum(np.linalg.norm(cross, axis=1, keepdims=True), 1e-300)
     return np.where((volume[piece] < 0)[:, None], -normals, normals)
 
 

@@ -83,15 +83,16 @@ def _limit_slope(step, neighbours, top, slope=None):
 def advance(states, faces, find, step):
     """Take back what `untangle` gave up where nothing crosses: every vertex held back
     (`step` (V,) below the last state) tries one step further along its path each round;
-    where that makes faces cross, those faces' vertices and their neighbours keep their
-    step, until the trial is clean. Stops when a round moves nothing. Every accepted
-    state is checked, so the result is as clean as `step`'s; with no fall-off, vertices
-    go as far as they can on their own. Returns (verts (V, 3), step (V,))."""
+    where that makes faces cross, the vertices of those faces that moved keep their step,
+    until the trial is clean (a crossing pair always has a vertex that moved, since the
+    state before was clean). Stops when a round moves nothing. Every accepted state is
+    checked, so the result is as clean as `step`'s, and vertices go as far as they can on
+    their own: the ring the fall-off pulled back around a crossing goes on to the end.
+    Returns (verts (V, 3), step (V,))."""
     states = np.asarray(states, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
     top, rows = len(states) - 1, np.arange(states.shape[1])
     step = np.asarray(step).copy()
-    neighbours = _adjacency(faces, states.shape[1])
     for _ in range(4 * top):
         held = step < top
         if not held.any():
@@ -104,7 +105,6 @@ def advance(states, faces, find, step):
                 break
             hit = np.zeros(len(step), dtype=bool)
             hit[faces[bad].ravel()] = True
-            hit |= (neighbours @ hit.astype(np.float64)) > 0
             trial[hit] = step[hit]
         if np.array_equal(trial, step):
             break

@@ -174,3 +174,19 @@ def test_a_snap_held_back_is_counted_apart_from_the_flow_pulled_back():
     pipeline.path_mesh(np.concatenate([states, crossing[None]]), faces,
                        intersect.self_intersecting_faces, report)
     assert report["pulled_back"] >= 1 and report["snap_held"] == 0
+
+
+def test_an_output_takes_back_what_the_fall_off_gave_up_where_nothing_crosses():
+    from neural_morph.core import intersect, pipeline, untangle
+    verts, faces = core.icosphere(3)
+    states = np.stack([verts * (1 + 0.05 * k) for k in range(9)])
+    states[-1, 0] = -states[-1, 0] * 1.5  # at the end one vertex goes through the far side
+    _, step, _ = untangle.untangle(states, faces, intersect.self_intersecting_faces)
+    untangled_only = int((step < len(states) - 1).sum())
+    report = {}
+    out, _ = pipeline.path_mesh(states, faces, intersect.self_intersecting_faces, report)
+    assert intersect.count_self_intersections(out, faces) == 0
+    # the ring of neighbours the fall-off pulled back goes on to the end again
+    assert 1 <= report["pulled_back"] < untangled_only / 2
+    held = np.linalg.norm(out - states[-1], axis=1) > 0
+    assert held[0] and held.sum() == report["pulled_back"]

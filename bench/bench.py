@@ -1,7 +1,7 @@
 """`make bench`: Neural Morph against the seed's configuration and Blender's Shrinkwrap.
 
     python -m bench.bench [extra.obj ...] [--study NAME[,NAME]] [--only NAME[,NAME]]
-                          [--iterations N] [--quick] [--out DIR]
+                          [--iterations N] [--preset NAME] [--quick] [--out DIR]
 
 Studies (`--study`, all but timing by default): quality (every target against Shrinkwrap
 and the seed configuration: the bar and quality tables, results.md), ttq (time to
@@ -75,6 +75,9 @@ def parse_args(argv=None):
                         "the seed configuration)")
     p.add_argument("--timing-runs", type=int, default=3, metavar="N",
                    help="runs per target of the timing study (for a quiet machine)")
+    p.add_argument("--preset", default="",
+                   help="Neural Morph at this bundled preset (e.g. Draft), as the panel's preset "
+                        "menu applies it, instead of the operator's defaults")
     p.add_argument("--ablation-targets", default="suzanne,cow",
                    help="comma-separated targets of the ablation")
     p.add_argument("--variants", default="",
@@ -108,6 +111,12 @@ def parse_args(argv=None):
     }
     # Operator property overrides; none at full scale: the operator's defaults are the point.
     args.overrides = {}
+    if args.preset:
+        from core import presets  # torch-free
+        try:
+            args.overrides.update(presets.preset(args.preset))
+        except ValueError as exc:
+            p.error(str(exc))
     if q:
         args.overrides.update(iterations=20, resolution=3)
     if args.iterations is not None:

@@ -55,7 +55,7 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
         return states[-1], faces, level, len(find(states[-1], faces))
     reach = FALLOFF_REACH if model.from_mesh else None
     snapped = t >= 1.0 and model.snaps  # the path's last state is the snap (FittedFlow.path)
-    verts, faces = path_mesh(states, faces, find, report, reach, snapped)
+    verts, faces = path_mesh(states, faces, find, report, reach, snapped, seen=model.to_target)
     return verts, faces, level, 0
 
 
@@ -68,16 +68,24 @@ FALLOFF_REACH = 0.04
 
 
 def path_mesh(states, faces, find=self_intersecting_faces, report=None, reach=None,
-              snapped=False):
+              snapped=False, seen=None):
     """The clean mesh (verts (V, 3), faces) from the path states (K+1, V, 3) of an
     icosphere: the last state, untangled unless `find` is None, then advanced again where
     nothing crosses (untangle.advance; `report` as output_mesh; `snapped`: the last state is
-    the snap of the one before it)."""
+    the snap of the one before it).
+
+    The result is checked once more as it is stored (float32) and, with `seen` (normalised
+    (V, 3) -> (V, 3) in the space a user sees, e.g. FittedFlow.to_target), there too: two
+    sheets that a crossing check in float64 finds a hair apart may touch after rounding,
+    and those are untangled further (checked in every space) from where they stand."""
     if find is None:
         return states[-1], faces
     verts, step, _ = untangle(states, faces, find, reach=reach)
     if (step < len(states) - 1).any():  # take back what the fall-off gave up where it can
         verts, step = advance(states, faces, find, step)
+    stored = _as_stored(find, seen)
+    if len(stored(verts, faces)):
+        verts, step, _ = untangle(states, faces, stored, reach=reach, step=step)
     if report is not None:
         flow_end = len(states) - 2 if snapped else len(states) - 1
         behind = step < flow_end
@@ -86,6 +94,18 @@ def path_mesh(states, faces, find=self_intersecting_faces, report=None, reach=No
                       pulled_distance=float(moved[behind].max(initial=0.0)),
                       snap_held=int(((step == flow_end) & (moved > 0)).sum()) if snapped else 0)
     return verts, faces
+
+
+def _as_stored(find, seen=None):
+    """`find` on the vertices rounded to float32 (as a Blender mesh stores them), also in
+    the space `seen` maps them to (None: normalised only): (B,) faces crossing in either."""
+    def check(verts, faces):
+        rounded = np.asarray(verts, dtype=np.float32).astype(np.float64)
+        bad = np.asarray(find(rounded, faces), dtype=np.int64)
+        if seen is not None:
+            bad = np.union1d(bad, np.asarray(find(seen(rounded), faces), dtype=np.int64))
+        return bad
+    return check
 
 
 def beyond_start(model, find, report=None):

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import sparse
 
 
-def untangle(states, faces, find, max_rounds=None, reach=None):
+def untangle(states, faces, find, max_rounds=None, reach=None, step=None):
     """Pull intersecting regions back along their paths until the mesh is clean.
 
     states: (K+1, V, 3) float64, the mesh at each solver grid time, states[0] the sphere
@@ -22,15 +22,16 @@ def untangle(states, faces, find, max_rounds=None, reach=None):
     `reach`: a distance (same space); neighbours then differ by up to one step per `reach`
     of the edge between them in the last state (at least one): the fall-off spans the
     same distance on a coarse mesh as on a fine one, instead of the same number of rings.
+    `step`: (V,) grid index each vertex starts from (default: the last state).
     Returns (verts (V, 3), step (V,) int grid index of each vertex, rounds run).
     """
     states = np.asarray(states, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
     top, n_verts = len(states) - 1, states.shape[1]
     max_rounds = 3 * top if max_rounds is None else max_rounds
-    step = np.full(n_verts, top)
     rows = np.arange(n_verts)
-    verts = states[top]
+    step = np.full(n_verts, top) if step is None else np.asarray(step, dtype=np.int64).copy()
+    verts = states[step, rows]
     bad = find(verts, faces)
     if len(bad) == 0:
         return verts, step, 0

@@ -190,3 +190,20 @@ def test_an_output_takes_back_what_the_fall_off_gave_up_where_nothing_crosses():
     assert 1 <= report["pulled_back"] < untangled_only / 2
     held = np.linalg.norm(out - states[-1], axis=1) > 0
     assert held[0] and held.sum() == report["pulled_back"]
+
+
+def test_an_output_is_checked_again_as_stored_and_where_the_user_sees_it():
+    from neural_morph.core import pipeline
+    verts, faces = core.icosphere(2)
+    states = np.stack([verts * (1 + 0.1 * k) for k in range(5)])
+    far = states[-1, faces[0]]
+
+    def find(v, f):  # a stand-in check that sees face 0 cross only far from the origin
+        moved_away = np.abs(v).max() > 50 and np.allclose(v[f[0]] - 100.0, far, atol=1e-5)
+        return np.array([0]) if moved_away else np.zeros(0, dtype=np.int64)
+    report = {}
+    out, _ = pipeline.path_mesh(states, faces, find, report)
+    assert report["pulled_back"] == 0 and np.array_equal(out, states[-1])
+    report = {}
+    out, _ = pipeline.path_mesh(states, faces, find, report, seen=lambda v: v + 100.0)
+    assert report["pulled_back"] >= 3 and not np.allclose(out[faces[0]], far)

@@ -7,6 +7,7 @@ with LINEAR interpolation and constant extrapolation. Between the frames of two
 neighbouring keys, the mesh is therefore the linear blend of those two states, which
 `shown_state` computes exactly as Blender does (single precision, basis-relative).
 `clean_keys` checks that blend on every frame and adds keys until no frame crosses."""
+import functools
 from dataclasses import dataclass, field as dataclass_field
 
 import numpy as np
@@ -78,7 +79,9 @@ def blend_state(model_a, model_b, level, s, path, find=self_intersecting_faces):
         end = walk[-1]
         snapped = (end + (1.0 - s) * (model_a.snapped(end, faces) - end)
                    + s * (model_b.snapped(end, faces) - end))
-        x, _ = path_mesh(np.concatenate([walk, snapped[None]]), faces, find)
+        seen = functools.partial(blend_transform, model_a, model_b, s)
+        x, _ = path_mesh(np.concatenate([walk, snapped[None]]), faces, find, snapped=True,
+                         seen=seen)
     elif s <= 0.5:  # THROUGH_SPHERE: back along A to the sphere, then forward along B
         x = output_mesh(model_a, level, find, 1.0 - 2.0 * s)[0]
     else:

@@ -207,3 +207,25 @@ def test_an_output_is_checked_again_as_stored_and_where_the_user_sees_it():
     report = {}
     out, _ = pipeline.path_mesh(states, faces, find, report, seen=lambda v: v + 100.0)
     assert report["pulled_back"] >= 3 and not np.allclose(out[faces[0]], far)
+
+
+def test_two_sheets_laid_on_one_plane_count_as_crossing():
+    # two boxes that end face to face on the plane x=0: whether coplanar faces "cross"
+    # depends on rounding, so the check as stored gives them a clearance and pulls the
+    # touching faces back along their paths, apart
+    from neural_morph.core import intersect, pipeline
+    corners = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], float)
+    tris = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
+                     [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]])
+    right, left = corners, corners - [1.0, 0.0, 0.0]
+    faces = np.concatenate([tris, tris + 8])
+    end = np.concatenate([left, right])
+    start = np.concatenate([left - [0.5, 0, 0], right + [0.5, 0, 0]])
+    states = np.stack([start + (end - start) * k / 4 for k in range(5)])
+    assert len(intersect.self_intersecting_faces(states[-1], faces)) == 0  # exactly touching
+    report = {}
+    out, _ = pipeline.path_mesh(states, faces, intersect.self_intersecting_faces, report)
+    assert report["pulled_back"] >= 4
+    gap = out[8:, 0].min() - out[:8, 0].max()
+    assert gap > 10 * pipeline.CLEARANCE
+    assert len(intersect.self_intersecting_faces(out, faces)) == 0

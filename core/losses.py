@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.spatial import cKDTree
 
 from .metrics import nearest
 
@@ -32,6 +33,9 @@ class Batch:
     tags: np.ndarray | None = None  # (N,) part of each point (several spheres); `tree` is then
     sample_tags: np.ndarray | None = None  # built on `tagged(target, labels)`; (B,) part of each sample
     shape_rest: torch.Tensor | None = None  # (F, 3) rest squared edges over their mean (None: equilateral)
+    point_normals: np.ndarray | None = None   # (N, 3) unit normals of the flowed surface at `points`
+    target_normals: np.ndarray | None = None  # (M, 3) unit normals of the target at `target`
+    sample_normals: np.ndarray | None = None  # (B, 3) the same at `sample`
 
 
 TAG_GAP = 16.0  # parts lie this far apart in the 4th coordinate: never nearest to each other
@@ -44,21 +48,53 @@ def tagged(points, tags):
                            TAG_GAP * np.asarray(tags, dtype=np.float64)[:, None]], axis=1)
 
 
+# With normals on both sides, a pair counts only when the two surfaces face the same way
+# (cosine of their normals above FACING_MIN), searched among the FACING_NEIGHBOURS nearest:
+# a point on the outside of a thin wall is pulled onto the wall's outside, never onto the
+# back of the wall (the inside of a mug) that lies nearer, and a sample on the back of a
+# wall pulls the side of the surface that faces it. A point with no such pair among them
+# is left alone by that direction of the term.
+FACING_MIN = -0.3
+FACING_NEIGHBOURS = 8
+
+
 def chamfer(batch):
     """Chamfer between the flowed points and the target, through KD-tree nearest
     neighbours (never an N×M matrix); gradients flow through the gathered differences.
-    Mean Euclidean distances both ways, or squared ones with `batch.squared`."""
+    Mean Euclidean distances both ways, or squared ones with `batch.squared`; with
+    `point_normals` and `target_normals`, facing pairs only (FACING_MIN)."""
     x1, dev = batch.points, batch.points.device
     p, q = x1.detach().cpu().numpy(), batch.sample.detach().cpu().numpy()
     if batch.tags is not None:  # several parts: each point matches its own part only
         p, q = tagged(p, batch.tags), tagged(q, batch.sample_tags)
-    _, to_target = nearest(batch.tree, p)
-    _, to_points = nearest(p, q)
+    if batch.point_normals is not None and batch.target_normals is not None:
+        to_target, keep_forward = _facing_nearest(batch.tree, p, batch.point_normals,
+                                                  batch.target_normals)
+        to_points, keep_backward = _facing_nearest(cKDTree(p), q, batch.sample_normals,
+                                                   batch.point_normals)
+    else:
+        (_, to_target), (_, to_points) = nearest(batch.tree, p), nearest(p, q)
+        keep_forward = keep_backward = None
     forward = ((x1 - batch.target[torch.as_tensor(to_target, device=dev)]) ** 2).sum(1)
     backward = ((batch.sample - x1[torch.as_tensor(to_points, device=dev)]) ** 2).sum(1)
     if not batch.squared:
         forward, backward = (forward + 1e-8).sqrt(), (backward + 1e-8).sqrt()
+    if keep_forward is not None:
+        forward = forward * torch.as_tensor(keep_forward, dtype=forward.dtype, device=dev)
+        backward = backward * torch.as_tensor(keep_backward, dtype=backward.dtype, device=dev)
     return forward.mean() + backward.mean()
+
+
+def _facing_nearest(tree, query, query_normals, normals):
+    """For each query row (Q, 3 or 4 tagged), the nearest of its FACING_NEIGHBOURS nearest
+    in `tree` whose normal (`normals`, one per tree point) faces the query's normal way:
+    (index (Q,) int, found (Q,) bool; index is the nearest one where none was found)."""
+    k = min(FACING_NEIGHBOURS, tree.n)
+    _, idx = tree.query(query, k=k)
+    idx = idx.reshape(len(query), k)
+    facing = np.einsum("qkd,qd->qk", normals[idx], query_normals) > FACING_MIN
+    first = facing.argmax(axis=1)
+    return idx[np.arange(len(query)), first], facing.any(axis=1)
 
 
 def shape(batch):

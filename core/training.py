@@ -22,7 +22,7 @@ from .optim import OneCycleAdam
 from .parts import sphere_set
 from .source import MeshSource
 from .sampling import triangle_areas
-from .snap import NORMALS_MESSAGE, unit_normals
+from .snap import NORMALS_MESSAGE, unit_normals, vertex_normals
 from .settings import MIN_TARGET_POINTS, SOFT_MAX_LEARNING_RATE, FitSettings
 from .solvers import integrate
 
@@ -156,8 +156,9 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
         normals = None if normals is None else normals[keep]
     unit_t = torch.as_tensor(unit, dtype=torch.float32, device=device)
     model.surface_samples = unit if settings.snap else None  # what every output snaps onto
-    if settings.snap and normals is not None:
-        model.surface_normals = model.normals_to_normalized(normals)
+    normals_unit = None if normals is None else model.normals_to_normalized(normals)
+    if settings.snap and normals_unit is not None:
+        model.surface_normals = normals_unit
     tree = cKDTree(unit if labels is None else losses.tagged(unit, labels))
 
     grids = list(field.grids.parameters())
@@ -206,6 +207,9 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
                                  shape_rest=sampler.shape_rest)
             if labels is not None:
                 batch.tags, batch.sample_tags = sampler.part, labels[pick]
+            if normals_unit is not None and not model.from_mesh and sampler.n_shape:
+                batch.point_normals = sampler.normals(x0, x1)
+                batch.target_normals, batch.sample_normals = normals_unit, normals_unit[pick]
             if settings.jacobian_weight:
                 _add_probes(batch, field, path[:, :, :3], times, settings, rng, device)
             loss = losses.total(batch, settings)
@@ -387,6 +391,17 @@ class _StartSampler:
     def surface(self, x1):
         """The flowed batch as the loss sees it: the points themselves."""
         return x1
+
+    def normals(self, x0, x1):
+        """(N, 3) unit normals of the flowed surface at the batch `x1` (N, 3), from `x0`
+        (N, 3) on the spheres: those of the flowed shape-term icosphere (the batch's last
+        n_shape points) at the vertex nearest each point on the spheres."""
+        n = self.n_shape
+        start, flowed = x0.detach().cpu().numpy(), x1.detach().cpu().numpy()
+        faces = self.shape_faces.cpu().numpy()
+        normals = vertex_normals(flowed[-n:].astype(np.float64), faces)
+        _, nearest_vertex = cKDTree(start[-n:]).query(start)
+        return normals[nearest_vertex]
 
     def batch(self, field, refresh):
         """(points, 3) start points: free samples first, the shape term's triangles last

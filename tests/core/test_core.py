@@ -82,6 +82,29 @@ def test_chamfer_loss_matches_brute_force_and_has_gradients():
     assert plain.item() == pytest.approx(euclid.min(1).mean() + euclid.min(0).mean(), rel=1e-6)
 
 
+def test_chamfer_with_normals_pairs_only_surfaces_that_face_the_same_way():
+    # a thin wall: its top at z=0 faces up, its underside at z=-0.05 faces down; a point of
+    # the surface that faces up has dipped to z=-0.04, next to the underside: with normals
+    # it is pulled to the top (0.04 away), not onto the underside it would cover from behind
+    from scipy.spatial import cKDTree
+    q = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, -0.05], [0.01, 0.0, -0.05]])
+    q_normals = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [0.0, 0.0, -1.0]])
+    p = torch.tensor([[0.0, 0.0, -0.04]], dtype=torch.float64, requires_grad=True)
+    qt = torch.as_tensor(q)
+    top = qt[:1]  # the target→model term: the top's sample only
+    plain = losses.chamfer(losses.Batch(p, qt, cKDTree(q), top))
+    batch = losses.Batch(p, qt, cKDTree(q), top, point_normals=np.array([[0.0, 0.0, 1.0]]),
+                         target_normals=q_normals, sample_normals=q_normals[:1])
+    facing = losses.chamfer(batch)
+    assert plain.item() == pytest.approx(0.01 + 0.04, abs=1e-6)
+    assert facing.item() == pytest.approx(0.04 + 0.04, abs=1e-6)
+    facing.backward()
+    assert p.grad[0, 2] < 0  # pulled up, towards the top (a lower loss lies upwards)
+    # a sample on the underside facing a point whose surface faces up pulls nothing
+    batch.sample, batch.sample_normals = qt[1:2], q_normals[1:2]
+    assert losses.chamfer(batch).item() == pytest.approx(0.04, abs=1e-6)
+
+
 def test_loss_terms_share_one_signature_and_weights():
     names = {weight for _, weight in losses.TERMS}
     assert names == {None, "shape_weight", "kinetic_weight", "jacobian_weight"}

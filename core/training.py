@@ -209,7 +209,7 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
                 batch.tags, batch.sample_tags = sampler.part, labels[pick]
             if normals_unit is not None and not model.from_mesh and sampler.n_shape:
                 batch.point_normals = sampler.normals(x0, x1)
-                batch.target_normals, batch.sample_normals = normals_unit, normals_unit[pick]
+                batch.sample_normals = normals_unit[pick]
             if settings.jacobian_weight:
                 _add_probes(batch, field, path[:, :, :3], times, settings, rng, device)
             loss = losses.total(batch, settings)

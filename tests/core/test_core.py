@@ -82,27 +82,31 @@ def test_chamfer_loss_matches_brute_force_and_has_gradients():
     assert plain.item() == pytest.approx(euclid.min(1).mean() + euclid.min(0).mean(), rel=1e-6)
 
 
-def test_chamfer_with_normals_pairs_only_surfaces_that_face_the_same_way():
-    # a thin wall: its top at z=0 faces up, its underside at z=-0.05 faces down; a point of
-    # the surface that faces up has dipped to z=-0.04, next to the underside: with normals
-    # it is pulled to the top (0.04 away), not onto the underside it would cover from behind
+def test_chamfer_with_normals_pulls_only_the_surface_that_faces_a_sample():
+    # a thin wall: its top at z=0 faces up, its underside at z=-0.05 faces down. The
+    # flowed surface's top (facing up) has dipped to z=-0.04, next to the underside; its
+    # bottom (facing down) lies at z=-0.3. An underside sample pulls the bottom, which
+    # faces it, not the dipped top that lies nearer (plain Chamfer pulls the top)
     from scipy.spatial import cKDTree
-    q = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, -0.05], [0.01, 0.0, -0.05]])
-    q_normals = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [0.0, 0.0, -1.0]])
-    p = torch.tensor([[0.0, 0.0, -0.04]], dtype=torch.float64, requires_grad=True)
+    q = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, -0.05]])
+    q_normals = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]])
+    p = torch.tensor([[0.0, 0.0, -0.04], [0.0, 0.0, -0.3]], dtype=torch.float64,
+                     requires_grad=True)
+    p_normals = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]])
     qt = torch.as_tensor(q)
-    top = qt[:1]  # the target→model term: the top's sample only
-    plain = losses.chamfer(losses.Batch(p, qt, cKDTree(q), top))
-    batch = losses.Batch(p, qt, cKDTree(q), top, point_normals=np.array([[0.0, 0.0, 1.0]]),
-                         target_normals=q_normals, sample_normals=q_normals[:1])
-    facing = losses.chamfer(batch)
-    assert plain.item() == pytest.approx(0.01 + 0.04, abs=1e-6)
-    assert facing.item() == pytest.approx(0.04 + 0.04, abs=1e-6)
+    under = qt[1:]
+    plain = losses.chamfer(losses.Batch(p, qt, cKDTree(q), under))
+    facing = losses.chamfer(losses.Batch(p, qt, cKDTree(q), under, point_normals=p_normals,
+                                         sample_normals=q_normals[1:]))
+    to_target = (0.01 + 0.25) / 2  # each point onto its nearest sample, facing or not
+    assert plain.item() == pytest.approx(to_target + 0.01, abs=1e-6)
+    assert facing.item() == pytest.approx(to_target + 0.25, abs=1e-6)
     facing.backward()
-    assert p.grad[0, 2] < 0  # pulled up, towards the top (a lower loss lies upwards)
-    # a sample on the underside facing a point whose surface faces up pulls nothing
-    batch.sample, batch.sample_normals = qt[1:2], q_normals[1:2]
-    assert losses.chamfer(batch).item() == pytest.approx(0.04, abs=1e-6)
+    assert p.grad[1, 2] < 0  # the bottom is pulled up towards the underside
+    # a sample that no flowed surface faces pulls nothing
+    lonely = losses.Batch(p, qt, cKDTree(q), under, point_normals=np.array([[0.0, 0, 1], [0, 0, 1]]),
+                          sample_normals=q_normals[1:])
+    assert losses.chamfer(lonely).item() == pytest.approx(to_target, abs=1e-6)
 
 
 def test_loss_terms_share_one_signature_and_weights():

@@ -5,7 +5,7 @@ the operator. Draft and Detailed change only what they need to:
 
 - **Draft**: a quick look in about 5 s on 2 cores (level 3: a coarse but recognisable shape).
 - **Default**: the operator defaults, under a minute on 2 CPU cores.
-- **Detailed**: for an overnight batch (about 4 minutes per asset on 2 cores, level 6).
+- **Detailed**: for an overnight batch (about 2.5 minutes per asset on 2 cores, level 6).
 
 The seed is no part of a preset: applying one never changes which result a seed gives
 beyond the settings it names.

@@ -35,6 +35,9 @@ class Batch:
     shape_rest: torch.Tensor | None = None  # (F, 3) rest squared edges over their mean (None: equilateral)
     point_normals: np.ndarray | None = None   # (N, 3) unit normals of the flowed surface at `points`
     sample_normals: np.ndarray | None = None  # (B, 3) unit normals of the target at `sample`
+    target_normals: np.ndarray | None = None  # (M, 3) unit normals of the target at `target`
+    outside_margin: float = 0.0     # how far beyond the target a point must be for `outside`
+    nearest_target: np.ndarray | None = None  # (N,) index into `target` of each point's nearest (chamfer fills it)
 
 
 TAG_GAP = 16.0  # parts lie this far apart in the 4th coordinate: never nearest to each other
@@ -69,6 +72,7 @@ def chamfer(batch):
     if batch.tags is not None:  # several parts: each point matches its own part only
         p, q = tagged(p, batch.tags), tagged(q, batch.sample_tags)
     _, to_target = nearest(batch.tree, p)
+    batch.nearest_target = to_target
     keep = None
     if batch.point_normals is not None and batch.sample_normals is not None:
         to_points, keep = _facing_nearest(cKDTree(p), q, batch.sample_normals,
@@ -94,6 +98,27 @@ def _facing_nearest(tree, query, query_normals, normals):
     facing = np.einsum("qkd,qd->qk", normals[idx], query_normals) > FACING_MIN
     first = facing.argmax(axis=1)
     return idx[np.arange(len(query)), first], facing.any(axis=1)
+
+
+def outside(batch):
+    """Push flowed points that lie outside the target inward along their own normals:
+    mean over points of [beyond the margin] · (x · n), n the point's outward normal
+    (constant). A point's nearest target sample and its normal say whether it lies outside
+    (beyond the sample's tangent plane by more than `outside_margin`). Where the nearest
+    sample is sideways (a membrane across a gap or a cavity's opening) the Chamfer term
+    pulls the surface sideways, onto the walls; this one pushes it in, so a gap opens from
+    its edge instead of closing with a wrinkled sheet. 0 without normals."""
+    if batch.point_normals is None or batch.target_normals is None or batch.nearest_target is None:
+        return batch.points.new_zeros(())
+    x1, dev = batch.points, batch.points.device
+    idx = batch.nearest_target
+    target = batch.target.detach().cpu().numpy()[idx]
+    beyond = np.einsum("nd,nd->n", x1.detach().cpu().numpy() - target, batch.target_normals[idx])
+    mask = beyond > batch.outside_margin
+    if not mask.any():
+        return x1.new_zeros(())
+    push = torch.as_tensor(batch.point_normals * mask[:, None], dtype=x1.dtype, device=dev)
+    return (x1 * push).sum() / len(x1)
 
 
 def shape(batch):
@@ -128,7 +153,7 @@ def jacobian(batch, eps=1e-2):
 
 
 # (term, name of its FitSettings weight; None means weight 1), in the order they are added.
-TERMS = ((chamfer, None), (shape, "shape_weight"), (kinetic, "kinetic_weight"),
+TERMS = ((chamfer, None), (outside, "outside_weight"), (shape, "shape_weight"), (kinetic, "kinetic_weight"),
          (jacobian, "jacobian_weight"))
 
 

@@ -210,6 +210,8 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
             if normals_unit is not None and not model.from_mesh and sampler.n_shape:
                 batch.point_normals = sampler.normals(x0, x1)
                 batch.sample_normals = normals_unit[pick]
+                batch.target_normals = normals_unit
+                batch.outside_margin = settings.outside_margin
             if settings.jacobian_weight:
                 _add_probes(batch, field, path[:, :, :3], times, settings, rng, device)
             loss = losses.total(batch, settings)

@@ -109,9 +109,31 @@ def test_chamfer_with_normals_pulls_only_the_surface_that_faces_a_sample():
     assert losses.chamfer(lonely).item() == pytest.approx(to_target, abs=1e-6)
 
 
+def test_outside_term_pushes_only_points_beyond_the_target_in_along_their_own_normals():
+    # the target: a floor at z=0 facing up, and a cavity wall at x=0 facing +x. A membrane
+    # point above the cavity (z=0.3, nearest the wall's sample, beyond its plane by 0.2)
+    # faces up: the term pushes it down (into the cavity), not sideways onto the wall as
+    # the Chamfer term does. A point under the floor and one within the margin are left.
+    from scipy.spatial import cKDTree
+    q = np.array([[0.0, 0.0, 0.0], [-0.1, 0.0, 0.3]])
+    q_normals = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    p = torch.tensor([[0.1, 0.0, 0.3], [0.0, 0.0, -0.2], [0.0, 0.0, 0.005]],
+                     dtype=torch.float64, requires_grad=True)
+    p_normals = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [0.0, 0.0, 1.0]])
+    qt = torch.as_tensor(q)
+    batch = losses.Batch(p, qt, cKDTree(q), qt, point_normals=p_normals, sample_normals=q_normals,
+                         target_normals=q_normals, outside_margin=0.01)
+    losses.chamfer(batch)  # finds each point's nearest sample
+    losses.outside(batch).backward()
+    assert p.grad[0].tolist() == pytest.approx([0.0, 0.0, 1.0 / 3])  # minimising moves it down
+    assert p.grad[1:].abs().max().item() == 0.0
+    # without the target's normals the term is zero
+    assert losses.outside(losses.Batch(p, qt, cKDTree(q), qt)).item() == 0.0
+
+
 def test_loss_terms_share_one_signature_and_weights():
     names = {weight for _, weight in losses.TERMS}
-    assert names == {None, "shape_weight", "kinetic_weight", "jacobian_weight"}
+    assert names == {None, "outside_weight", "shape_weight", "kinetic_weight", "jacobian_weight"}
     assert all(hasattr(core.FitSettings(), w) for w in names - {None})
 
 

@@ -37,7 +37,7 @@ class Batch:
     sample_normals: np.ndarray | None = None  # (B, 3) unit normals of the target at `sample`
     target_normals: np.ndarray | None = None  # (M, 3) unit normals of the target at `target`
     outside_margin: float = 0.0     # how far beyond the target a point must be for `outside`
-    nearest_target: np.ndarray | None = None  # (N,) index into `target` of each point's nearest (chamfer fills it)
+    nearest_target: np.ndarray | None = None  # (N,) index of each point's nearest in `target` (chamfer)
 
 
 TAG_GAP = 16.0  # parts lie this far apart in the 4th coordinate: never nearest to each other
@@ -153,8 +153,8 @@ def jacobian(batch, eps=1e-2):
 
 
 # (term, name of its FitSettings weight; None means weight 1), in the order they are added.
-TERMS = ((chamfer, None), (outside, "outside_weight"), (shape, "shape_weight"), (kinetic, "kinetic_weight"),
-         (jacobian, "jacobian_weight"))
+TERMS = ((chamfer, None), (outside, "outside_weight"), (shape, "shape_weight"),
+         (kinetic, "kinetic_weight"), (jacobian, "jacobian_weight"))
 
 
 def total(batch, settings):

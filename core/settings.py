@@ -67,7 +67,7 @@ class FitSettings:
     warm_start: int = 50           # iterations regressing the sphere onto the radial profile
     loss: str = "distance"         # Chamfer on "distance" (robust) or "squared" distances
     stretch_sampling: float = 1.0  # share of free sphere samples drawn by flowed area
-    outside_weight: float = 1.0    # push flowed points beyond the target inward along their normals
+    outside_weight: float = 0.5    # push flowed points beyond the target inward along their normals
     outside_margin: float = 0.01   # how far beyond the target (normalised units) a point must be
     shape_weight: float = 3e-3     # triangle-shape regulariser on a flowed level-3 icosphere
     kinetic_weight: float = 3e-3   # kinetic energy ∫ |f|² dt: straighter, gentler paths

@@ -23,6 +23,7 @@ import argparse
 import datetime
 import importlib
 import json
+import math
 import os
 import pathlib
 import platform
@@ -422,6 +423,10 @@ def bench_shrinkwrap_and_render(res, name, target, morph, target_tri, level, arg
         render.side_by_side(objs, out_dir / f"render_{name}.png", labels,
                             size=args.settings["render_size"])
         res["render"] = f"render_{name}.png"
+        if res.get("kind") == "gaps and cavities":  # their openings face up: seen from above too
+            render.side_by_side(objs, out_dir / f"render_{name}_above.png", labels,
+                                size=args.settings["render_size"], tilt=math.radians(55))
+            res["render_above"] = f"render_{name}_above.png"
     except Exception as exc:
         traceback.print_exc()
         res.setdefault("errors", []).append(f"render: {exc}")

@@ -34,6 +34,11 @@ def test_a_rotated_and_stretched_sphere_fills_its_slot(scene):
         turned = world_vertices(obj, render.placement(obj, i, n, rotation_z=math.pi / 7))
         assert np.allclose(np.linalg.norm(turned - slot, axis=1),
                            np.linalg.norm(placed - slot, axis=1), atol=1e-5)  # turned about it
+        tilted = world_vertices(obj, render.placement(obj, i, n, tilt=math.pi / 4))
+        top = placed[:, 2].argmax()  # the highest point comes towards the camera (at -y)
+        assert tilted[top, 1] < placed[top, 1] - 0.1
+        assert np.allclose(np.linalg.norm(tilted - slot, axis=1),
+                           np.linalg.norm(placed - slot, axis=1), atol=1e-5)
 
 
 def test_without_rotation_the_largest_extent_is_exactly_one(scene):

@@ -26,18 +26,21 @@ def _world_bounds(obj):
     return world.min(0), world.max(0)
 
 
-def placement(obj, i, n, rotation_z=0.0):
+def placement(obj, i, n, rotation_z=0.0, tilt=0.0):
     """World matrix of the copy of `obj` in slot `i` of `n`: its world-space vertices
-    centred on the slot and scaled so their largest extent is 1."""
+    centred on the slot and scaled so their largest extent is 1, turned by `rotation_z`
+    about Z, then tilted by `tilt` (radians) about X, its top towards the camera."""
     lo, hi = _world_bounds(obj)
     s = 1.0 / max(float((hi - lo).max()), 1e-12)
     centre = Vector(((lo + hi) / 2).tolist())
-    return (_translation((i - (n - 1) / 2) * 1.25, 0, 0) @ _rot_z(rotation_z) @ _scale(s)
+    return (_translation((i - (n - 1) / 2) * 1.25, 0, 0) @ _rot_x(tilt) @ _rot_z(rotation_z)
+            @ _scale(s)
             @ _translation(*(-centre)) @ obj.matrix_world)
 
 
-def side_by_side(objects, path, labels=None, size=(1600, 700), rotation_z=0.0):
-    """Render copies of `objects` in a row, each scaled to a unit box, into `path`.
+def side_by_side(objects, path, labels=None, size=(1600, 700), rotation_z=0.0, tilt=0.0):
+    """Render copies of `objects` in a row, each scaled to a unit box, into `path`
+    (`tilt` radians about X shows their tops: a cavity's opening).
 
     Works in a temporary scene and deletes it afterwards: the user's scenes are untouched.
     """
@@ -46,7 +49,7 @@ def side_by_side(objects, path, labels=None, size=(1600, 700), rotation_z=0.0):
     try:
         n = len(objects)
         for i, obj in enumerate(objects):
-            matrix = placement(obj, i, n, rotation_z)
+            matrix = placement(obj, i, n, rotation_z, tilt)
             copy = obj.copy()
             copy.animation_data_clear()
             scene.collection.objects.link(copy)
@@ -113,3 +116,8 @@ def _scale(s):
 def _rot_z(angle):
     from mathutils import Matrix
     return Matrix.Rotation(angle, 4, 'Z')
+
+
+def _rot_x(angle):
+    from mathutils import Matrix
+    return Matrix.Rotation(angle, 4, 'X')

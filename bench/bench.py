@@ -502,12 +502,14 @@ ABLATIONS = {
     "no feature grids (MLP on [x, t] only)": {"grid_sizes": ()},
     "no true ODE (fixed 2-step grid, output on it)": {"time_jitter": 0.0, "steps": 2},
     "no Jacobian term": {"jacobian_weight": 0.0},
+    "no outside term": {"outside_weight": 0.0},
     "similarity normalisation (one scale)": {"normalization": "similarity"},
 }
 
 
 def ablation_study(nm, args):
-    """Each ingredient switched off in turn, through core.run_fit with Blender's check."""
+    """Each ingredient switched off in turn, through core.run_fit with Blender's check and
+    the target's normals (as the operator fits)."""
     core, blender = nm.core, nm.blender
     rows = []
     for name, path in targets(args):
@@ -521,9 +523,13 @@ def ablation_study(nm, args):
                 continue
             settings = core.user_settings(**{**args.overrides, **change,
                                              "iterations": args.settings["ablation_iterations"]})
-            points = core.sample_surface(tri[0], tri[1], settings.target_samples, settings.seed)
+            points, where = core.sample_surface(tri[0], tri[1], settings.target_samples,
+                                                settings.seed, return_faces=True)
+            # the target's outward normals at the points, as the operator passes them
+            normals = core.outward_normals(tri[0], tri[1], core.face_components(tri[0], tri[1]))[where]
             t0 = time.perf_counter()
-            result = core.run_fit(points, settings, find=blender.meshes.self_intersecting_faces_bvh)
+            result = core.run_fit(points, settings, find=blender.meshes.self_intersecting_faces_bvh,
+                                  normals=normals)
             seconds = time.perf_counter() - t0
             world = result.model.to_target(result.verts)
             result.model.settings.untangle = False  # the raw output, before untangling

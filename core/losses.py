@@ -112,7 +112,7 @@ def outside(batch):
         return batch.points.new_zeros(())
     x1, dev = batch.points, batch.points.device
     idx = batch.nearest_target
-    target = batch.target.detach().cpu().numpy()[idx]
+    target = batch.target.detach()[torch.as_tensor(idx, device=dev)].cpu().numpy()  # (N, 3) only
     beyond = np.einsum("nd,nd->n", x1.detach().cpu().numpy() - target, batch.target_normals[idx])
     mask = beyond > batch.outside_margin
     if not mask.any():

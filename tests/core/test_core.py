@@ -211,6 +211,10 @@ def test_fit_refuses_bad_points_and_settings():
         core.user_settings(seed=-1)
     with pytest.raises(ValueError, match="Resolution"):
         core.FitSettings(resolution=12).validate()
+    with pytest.raises(ValueError, match="Regulariser weights must not be negative"):
+        core.user_settings(outside_weight=-0.5)  # would push the surface out of the target
+    with pytest.raises(ValueError, match="outside margin must not be negative"):
+        core.user_settings(outside_margin=-0.01)
 
 
 def test_model_round_trips_through_plain_json(ellipsoid_fit):

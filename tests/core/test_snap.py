@@ -117,14 +117,19 @@ def test_with_normals_a_vertex_lands_on_the_side_of_a_thin_wall_it_faces():
     assert (np.abs(snap.snap(verts, faces, samples)[used, 2]) > 1e-3).mean() < 0.05
 
 
-def test_the_back_of_a_sheet_snaps_by_the_planes_alone():
+def test_the_back_of_a_sheet_snaps_by_the_planes_alone_and_stops_just_behind_it():
     samples, normals, verts, faces = _two_walls()
     up = samples[:, 2] > 0
-    # one open sheet whose normals all point up; the mesh below it faces down, so no
-    # sample faces its way: it snaps as it would without normals
+    used = np.unique(faces)
+    # one open sheet at z = 0.01 whose normals all point up; the mesh below it faces down,
+    # so no sample faces its way: it snaps by the planes, as it would without normals, but
+    # stops SNAP_BACK_CLEARANCE short on its own side, so a front layer snapped onto the
+    # sheet and this back layer do not touch
     below = snap.snap(verts, faces[:, [0, 2, 1]], samples[up], normals=normals[up])
-    assert np.array_equal(below, snap.snap(verts, faces[:, [0, 2, 1]], samples[up]))
-    assert np.abs(below[np.unique(faces), 2] - 0.01).max() < 1e-6
+    assert np.abs(below[used, 2] - (0.01 - snap.SNAP_BACK_CLEARANCE)).max() < 1e-6
+    assert np.array_equal(below[:, :2], verts[:, :2])
+    plain = snap.snap(verts, faces[:, [0, 2, 1]], samples[up])  # without normals: onto it
+    assert np.abs(plain[used, 2] - 0.01).max() < 1e-6
 
 
 def test_outward_normals_turn_round_a_piece_whose_normals_point_inwards():

@@ -525,11 +525,11 @@ def ablation_study(nm, args):
                                              "iterations": args.settings["ablation_iterations"]})
             points, where = core.sample_surface(tri[0], tri[1], settings.target_samples,
                                                 settings.seed, return_faces=True)
-            # the target's outward normals at the points, as the operator passes them
-            normals = core.outward_normals(tri[0], tri[1], core.face_components(tri[0], tri[1]))[where]
+            # the target's outward normals at the points, and what is backed, as the operator
+            normals, backed = blender.fitting.surface_normals(tri[0], tri[1], where)
             t0 = time.perf_counter()
             result = core.run_fit(points, settings, find=blender.meshes.self_intersecting_faces_bvh,
-                                  normals=normals)
+                                  normals=normals, backed=backed)
             seconds = time.perf_counter() - t0
             world = result.model.to_target(result.verts)
             result.model.settings.untangle = False  # the raw output, before untangling

@@ -12,8 +12,8 @@ import numpy as np
 from .. import core
 from . import deps, prefs
 from .guards import InputError, check_writable, ctrl_c_cancels
-from .meshes import (matrix, self_intersecting_faces_bvh, transform_normals, transform_points,
-                     write_mesh)
+from .meshes import (backed_faces, matrix, self_intersecting_faces_bvh, transform_normals,
+                     transform_points, write_mesh)
 from .shapekeys import SETTINGS, animate
 from .scene import morph_name, object_mode, output_collection, select_only, to_object_mode
 from .store import (ANIMATION_KEY, FLOW_KEY, SOURCE_OBJECTS_KEY, SOURCES_KEY, figures_of,
@@ -33,6 +33,7 @@ class FitRequest:
         self.init, self.morph = init, morph
         self.labels = None  # (M,) separate piece of each point, for settings.parts "separate"
         self.normals = None  # (M, 3) the target's normals at the points (same space), for the snap
+        self.backed = None  # (M,) bool: the target has surface behind each point (not an open sheet)
         self.target_name = target.name
         self.morph_name = morph.name if morph is not None else None
         self.targets = [target]  # the source objects themselves (for a fit that ends at once)
@@ -100,17 +101,27 @@ def prepare_fit(context, props):
     except ValueError as exc:
         raise InputError(f"'{target.name}': {exc}") from None
     pieces = core.face_components(verts, faces)  # for the normals and the parts
-    normals = core.outward_normals(verts, faces, pieces)[tri]
+    normals, backed = surface_normals(verts, faces, tri, pieces)
     if morph is not None and init is not None and init.from_mesh:  # its object's mesh space
         to_mesh = np.linalg.inv(np.array(morph.matrix_world, dtype=float))
         points, normals = transform_points(to_mesh, points), transform_normals(to_mesh, normals)
     request = FitRequest(target, points, settings, init, morph)
-    request.normals = normals
+    request.normals, request.backed = normals, backed
     request.targets = list(targets)
     request.sources = [t.name for t in targets]
     if settings.parts == "separate" or init is not None:  # a continued fit keeps its own
         request.labels = core.surface_parts(verts, faces, tri, points, pieces)
     return request
+
+
+def surface_normals(verts, faces, tri, pieces=None):
+    """At samples on the triangles `tri` (M,) of a target mesh (verts (V, 3), faces (F, 3)),
+    what the fit knows of its surface: (outward normals (M, 3), backed (M,) bool: the
+    target has surface behind the sample, meshes.backed_faces). `pieces`: its
+    core.face_components, when the caller has them."""
+    face_normals = core.outward_normals(verts, faces, pieces)
+    used, at = np.unique(tri, return_inverse=True)  # one ray per sampled face
+    return face_normals[tri], backed_faces(verts, faces, face_normals, used)[at]
 
 
 def write_fit_result(context, target, result, seconds, morph=None, sources=None):
@@ -207,7 +218,8 @@ def fit_objects(context, props, progress=None):
     with ctrl_c_cancels() as cancel:
         result = core.run_fit(request.points, request.settings, progress=progress, cancel=cancel,
                               init=request.init, find=self_intersecting_faces_bvh,
-                              labels=request.labels, normals=request.normals)
+                              labels=request.labels, normals=request.normals,
+                              backed=request.backed)
     return write_fit_result(context, request.target, result, time.perf_counter() - start,
                             request.morph, request.targets)
 

@@ -28,7 +28,8 @@ def start_job(context, props):
                       # a Morph Onto flow lives in its object's space: no preview of it
                       preview_level=None if request.init is not None and request.init.from_mesh
                       else PREVIEW_LEVEL, find=meshes.self_intersecting_faces_bvh,
-                      labels=request.labels, normals=request.normals).start()
+                      labels=request.labels, normals=request.normals,
+                      backed=request.backed).start()
     _state.update(job=job, request=request, preview_version=0)
     return job
 

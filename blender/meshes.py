@@ -97,6 +97,30 @@ def self_intersecting_faces_bvh(verts, faces, pairs=False):
     return np.unique(found[~shared], axis=0) if pairs else np.unique(found[~shared])
 
 
+def backed_faces(verts, faces, normals, which):
+    """(len(which),) bool: whether a ray from the centre of each face in `which` (int
+    indices) into the target, against its `normals` (F, 3) unit, meets the target again.
+    A closed surface is backed everywhere; an open sheet (a cloth, a leaf, a terrain) is
+    not, and has two outsides (core/losses.py `outside`). Blender's BVH ray cast; pure
+    mathutils on arrays, like self_intersecting_faces_bvh."""
+    verts = np.asarray(verts, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    which = np.asarray(which, dtype=np.int64)
+    tree = BVHTree.FromPolygons(verts.tolist(), faces.tolist(), all_triangles=True)
+    centre = verts[faces[which]].mean(axis=1)
+    inward = -np.asarray(normals, dtype=np.float64)[which]
+    span = float(np.ptp(verts, axis=0).max()) if len(verts) else 1.0
+    origin = centre + BACKED_OFFSET * span * inward  # off the face itself
+    ray_cast = tree.ray_cast  # type: ignore[attr-defined]  # the 4.2 stub says FromPolygons returns None
+    return np.fromiter((ray_cast(o, d)[0] is not None for o, d in zip(origin.tolist(), inward.tolist())),
+                       dtype=bool, count=len(which))
+
+
+# backed_faces starts each ray this share of the target's size inside its face, so the ray
+# does not meet the face it starts from (far below the thinnest wall the bench has, 1%)
+BACKED_OFFSET = 1e-6
+
+
 def count_self_intersections_bvh(verts, faces):
     """Number of self-intersecting faces by Blender's check (self_intersecting_faces_bvh)."""
     return int(len(self_intersecting_faces_bvh(verts, faces)))

@@ -17,10 +17,11 @@ class FitJob:
     """
 
     def __init__(self, target_points, settings, init=None, preview_level=None, find=None,
-                 labels=None, source=None, normals=None):
+                 labels=None, source=None, normals=None, backed=None):
         self.target_points = target_points
         self.labels = labels
         self.normals = normals  # (M, 3) target normals at the points, for the snap, or None
+        self.backed = backed  # (M,) bool, the target has surface behind each point, or None
         self.source = source  # (verts, faces) of a mesh to start from (run_fit), or None
         self.preview_level = preview_level
         self.find = find
@@ -64,7 +65,8 @@ class FitJob:
             extra = {"find": self.find} if self.find is not None else {}
             self._result = run_fit(self.target_points, self.settings, self._progress,
                                    self._cancel, self.init, snapshot, labels=self.labels,
-                                   source=self.source, normals=self.normals, **extra)
+                                   source=self.source, normals=self.normals,
+                                   backed=self.backed, **extra)
             self.state = "done"
         except Cancelled:
             self.state = "cancelled"

@@ -37,6 +37,7 @@ class Batch:
     sample_normals: np.ndarray | None = None  # (B, 3) unit normals of the target at `sample`
     target_normals: np.ndarray | None = None  # (M, 3) unit normals of the target at `target`
     outside_margin: float = 0.0     # how far beyond the target a point must be for `outside`
+    target_backed: np.ndarray | None = None  # (M,) bool: surface behind each of `target` (None: all)
     nearest_target: np.ndarray | None = None  # (N,) index of each point's nearest in `target` (chamfer)
 
 
@@ -107,13 +108,21 @@ def outside(batch):
     (beyond the sample's tangent plane by more than `outside_margin`). Where the nearest
     sample is sideways (a membrane across a gap or a cavity's opening) the Chamfer term
     pulls the surface sideways, onto the walls; this one pushes it in, so a gap opens from
-    its edge instead of closing with a wrinkled sheet. 0 without normals."""
+    its edge instead of closing with a wrinkled sheet. A sample with no surface behind it
+    (`target_backed` False: an open sheet) has two outsides, and a point is beyond it on
+    the side its own surface faces: both layers of a doubled sheet are pushed onto it, and
+    the back layer, where it folds over the sheet, is no longer pushed further out.
+    0 without normals."""
     if batch.point_normals is None or batch.target_normals is None or batch.nearest_target is None:
         return batch.points.new_zeros(())
     x1, dev = batch.points, batch.points.device
     idx = batch.nearest_target
     target = batch.target.detach()[torch.as_tensor(idx, device=dev)].cpu().numpy()  # (N, 3) only
-    beyond = np.einsum("nd,nd->n", x1.detach().cpu().numpy() - target, batch.target_normals[idx])
+    normals = batch.target_normals[idx]
+    if batch.target_backed is not None:  # an open sheet has two outsides: the point's own side
+        facing = np.einsum("nd,nd->n", batch.point_normals, normals) >= 0
+        normals = np.where((batch.target_backed[idx] | facing)[:, None], normals, -normals)
+    beyond = np.einsum("nd,nd->n", x1.detach().cpu().numpy() - target, normals)
     mask = beyond > batch.outside_margin
     if not mask.any():
         return x1.new_zeros(())

@@ -158,16 +158,17 @@ def beyond_start(model, find, report=None):
 
 
 def run_fit(target_points, settings, progress=None, cancel=None, init=None, snapshot=None,
-            find=self_intersecting_faces, labels=None, source=None, normals=None):
+            find=self_intersecting_faces, labels=None, source=None, normals=None, backed=None):
     """Fit `target_points` (M, 3) and return a FitResult with a clean output mesh.
 
     `find(verts, faces)` returns self-intersecting face indices (Blender passes its BVH
     tree); `labels` (M,) the separate piece of each point (parts.surface_parts), or None;
     `source` (verts (V, 3), faces (F, 3) triangles), target space: start from that mesh
     instead of the sphere (training.fit); `normals` (M, 3) the target's normals at the
-    points, for the snap (snap.py)."""
+    points, for the snap (snap.py), and `backed` (M,) bool whether the target has surface
+    behind each point (training.fit)."""
     model = fit(target_points, settings, progress=progress, cancel=cancel, init=init,
-                snapshot=snapshot, labels=labels, source=source, normals=normals)
+                snapshot=snapshot, labels=labels, source=source, normals=normals, backed=backed)
     given_up = {}
     verts, faces, level, bad = output_mesh(model, settings.resolution, find, report=given_up)
     unit = model.to_normalized(np.asarray(target_points)[:50_000])

@@ -41,7 +41,7 @@ STRETCH_REFRESH = 25  # iterations between updates of the stretch sampler's flow
 
 
 def fit(target_points, settings=None, progress=None, cancel=None, init=None, snapshot=None,
-        snapshot_every=25, labels=None, source=None, normals=None):
+        snapshot_every=25, labels=None, source=None, normals=None, backed=None):
     """Fit a flow that carries the unit sphere, or a `source` mesh, onto `target_points`
     (see `_fit_once`);
     a fit that diverges is tried again at half the learning rate, DIVERGENCE_RETRIES
@@ -51,7 +51,7 @@ def fit(target_points, settings=None, progress=None, cancel=None, init=None, sna
         for attempt in range(DIVERGENCE_RETRIES + 1):
             try:
                 return _fit_once(target_points, settings, progress, cancel, init, snapshot,
-                                 snapshot_every, labels, source, normals)
+                                 snapshot_every, labels, source, normals, backed)
             except Diverged:
                 if attempt == DIVERGENCE_RETRIES or settings.learning_rate > SOFT_MAX_LEARNING_RATE:
                     raise
@@ -81,7 +81,8 @@ def _fit_threads():
 
 
 def _fit_once(target_points, settings=None, progress=None, cancel=None, init=None,
-              snapshot=None, snapshot_every=25, labels=None, source=None, normals=None):
+              snapshot=None, snapshot_every=25, labels=None, source=None, normals=None,
+              backed=None):
     """Fit a flow that carries the unit sphere (or a `source` mesh) onto `target_points`.
 
     target_points: (M, 3) float array, any space (a dense area-weighted surface sample).
@@ -99,7 +100,12 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
     parts, and its own triangles feed the shape term (their shapes at rest).
     normals: optional (M, 3) target normals at the points (same space, any length): stored
     with the samples the output snaps onto (snap.py), so the snap keeps to the side of the
-    surface a vertex faces. Training does not use them.
+    surface a vertex faces; a fit from the sphere also trains with them (the Chamfer with
+    normals and the outside term, losses.py).
+    backed: optional (M,) bool, whether the target has surface behind each point (a ray
+    from it into the target meets the target again; False on an open sheet). Beyond a
+    point that is not, the outside term counts either side as outside (losses.outside).
+    None: every point is backed.
     Returns a FittedFlow. Deterministic for a fixed settings.seed on one machine.
 
     Each iteration flows a batch of sphere points: a randomly rotated level-3 icosphere
@@ -128,6 +134,10 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
         if normals.shape != target.shape:
             raise ValueError(NORMALS_MESSAGE)
         normals = unit_normals(normals)
+    if backed is not None:
+        backed = np.asarray(backed)
+        if backed.shape != (len(target),) or backed.dtype != np.bool_:
+            raise ValueError(BACKED_MESSAGE)
     if init is not None:
         model = init.copy()
         # a continued flow keeps its normalisation matrix and spheres, so its settings say so
@@ -154,6 +164,7 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
         unit = unit[keep]
         labels = None if labels is None else labels[keep]
         normals = None if normals is None else normals[keep]
+        backed = None if backed is None else backed[keep]
     unit_t = torch.as_tensor(unit, dtype=torch.float32, device=device)
     model.surface_samples = unit if settings.snap else None  # what every output snaps onto
     normals_unit = None if normals is None else model.normals_to_normalized(normals)
@@ -211,6 +222,7 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
                 batch.point_normals = sampler.normals(x0, x1)
                 batch.sample_normals = normals_unit[pick]
                 batch.target_normals = normals_unit
+                batch.target_backed = backed
                 batch.outside_margin = settings.outside_margin
             if settings.jacobian_weight:
                 _add_probes(batch, field, path[:, :, :3], times, settings, rng, device)
@@ -233,6 +245,7 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
     return model
 
 
+BACKED_MESSAGE = "Backed must be an (M,) array of booleans, one per target point."
 DIVERGED = ("The fit diverged (its loss or points blew up): lower the learning rate, "
             "or keep the default settings.")
 

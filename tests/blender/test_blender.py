@@ -19,6 +19,26 @@ def mesh_state(obj):
             len(me.polygons), [m.name for m in obj.modifiers], len(me.uv_layers))
 
 
+def test_a_face_is_backed_where_a_ray_into_the_target_meets_it_again():
+    # a closed box: every face is backed; the same box open at the top: the floor looks up
+    # through the opening and is not, the walls still look across at each other; a flat
+    # open sheet has nothing behind it at all
+    box = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=float)
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    tris = np.array([t for a, b, c, d in quads for t in ((a, b, c), (a, c, d))])
+    normals = core.outward_normals(box, tris)
+    every = np.arange(len(tris))
+    assert meshes.backed_faces(box, tris, normals, every).all()
+    top = normals[:, 2] > 0.5
+    open_box = tris[~top]
+    backed = meshes.backed_faces(box, open_box, normals[~top], np.arange(len(open_box)))
+    floor = normals[~top][:, 2] < -0.5
+    assert not backed[floor].any() and backed[~floor].all()
+    sheet = np.array([[0, 1, 3], [0, 3, 2]])
+    up = np.tile([0.0, 0.0, 1.0], (2, 1))
+    assert not meshes.backed_faces(box[[0, 2, 4, 6]], sheet, up, [0, 1]).any()
+
+
 def test_core_and_blender_agree_on_suzanne_self_intersections(suzanne):
     verts = meshes.mesh_vertices(suzanne.data)
     faces = meshes.mesh_triangles(suzanne.data)

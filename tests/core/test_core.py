@@ -129,6 +129,14 @@ def test_outside_term_pushes_only_points_beyond_the_target_in_along_their_own_no
     assert p.grad[1:].abs().max().item() == 0.0
     # without the target's normals the term is zero
     assert losses.outside(losses.Batch(p, qt, cKDTree(q), qt)).item() == 0.0
+    # a floor with nothing behind it (an open sheet) has two outsides: the point under it,
+    # whose surface faces down, is now beyond it on its own side and pushed up onto it
+    p.grad = None
+    batch.target_backed = np.array([False, True])
+    losses.outside(batch).backward()
+    assert p.grad[0].tolist() == pytest.approx([0.0, 0.0, 1.0 / 3])
+    assert p.grad[1].tolist() == pytest.approx([0.0, 0.0, -1.0 / 3])  # minimising moves it up
+    assert p.grad[2].abs().max().item() == 0.0  # within the margin, on either side
 
 
 def test_loss_terms_share_one_signature_and_weights():

@@ -162,6 +162,13 @@ def test_bad_normals_are_refused_with_a_sentence(normals):
         core.fit(pts, core.user_settings(**QUICK), normals=normals)
 
 
+@pytest.mark.parametrize("backed", [np.ones(99, bool), np.ones(100), np.ones((100, 1), bool)])
+def test_a_bad_backed_array_is_refused_with_a_sentence(backed):
+    pts = core.sample_surface(*core.icosphere(2), 100, 0)
+    with pytest.raises(ValueError, match=r"Backed must be an \(M,\) array of booleans"):
+        core.fit(pts, core.user_settings(**QUICK), backed=backed)
+
+
 def test_a_snap_held_back_is_counted_apart_from_the_flow_pulled_back():
     from neural_morph.core import intersect, pipeline
     verts, faces = core.icosphere(2)

@@ -84,6 +84,9 @@ def parse_args(argv=None):
     p.add_argument("--variants", default="",
                    help="comma-separated ablation variants to run (words of their labels, e.g. "
                         "'default,similarity'); empty runs all")
+    p.add_argument("--seed", type=int, default=None,
+                   help="Neural Morph at this seed instead of the operator's default (one fit "
+                        "is one draw: run several to see how much a figure moves)")
     p.add_argument("--out", default=str(ROOT / "out" / "bench"))
     args = p.parse_args(argv)
     if "quality" not in args.study and {"ttq", "scale"} & set(args.study):
@@ -122,6 +125,8 @@ def parse_args(argv=None):
         args.overrides.update(iterations=20, resolution=3)
     if args.iterations is not None:
         args.overrides["iterations"] = args.iterations
+    if args.seed is not None:
+        args.overrides["seed"] = args.seed
     return args
 
 

@@ -117,9 +117,12 @@ def prepare_fit(context, props):
 def surface_normals(verts, faces, tri, pieces=None):
     """At samples on the triangles `tri` (M,) of a target mesh (verts (V, 3), faces (F, 3)),
     what the fit knows of its surface: (outward normals (M, 3), backed (M,) bool: the
-    target has surface behind the sample, meshes.backed_faces). `pieces`: its
-    core.face_components, when the caller has them."""
+    target has surface behind the sample, meshes.backed_faces; everywhere on a closed
+    mesh, which needs no rays). `pieces`: its core.face_components, when the caller has
+    them."""
     face_normals = core.outward_normals(verts, faces, pieces)
+    if core.is_closed(verts, faces):
+        return face_normals[tri], np.ones(len(tri), dtype=bool)
     used, at = np.unique(tri, return_inverse=True)  # one ray per sampled face
     return face_normals[tri], backed_faces(verts, faces, face_normals, used)[at]
 

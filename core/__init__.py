@@ -28,6 +28,7 @@ _LAZY = {
     "ADDON_VERSION": "storage", "FORMAT_VERSION": "storage",
     "FitJob": "job",
     "sample_surface": "sampling", "outward_normals": "sampling", "face_components": "sampling",
+    "is_closed": "sampling",
     "surface_parts": "parts", "SphereSet": "parts", "MeshSource": "source",
     "normalization": "normalize",
     "count_self_intersections": "intersect",

@@ -22,18 +22,35 @@ def _crosses(v, faces):
     return np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
 
 
-def face_components(verts, faces, diag=None):
-    """Connected piece of every triangle: (F,) int64 labels. Vertices closer than 1e-6 of
-    `diag` (the mesh's size; default its bounding-box diagonal) are welded first, so split
-    normals and UV seams do not split a piece."""
+def _welded(verts, faces, diag=None):
+    """(faces (F, 3) int64 over welded vertices, welded vertex count): vertices closer than
+    1e-6 of `diag` (default the bounding-box diagonal) are one."""
     v = np.asarray(verts, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
     if diag is None:
         diag = float(np.linalg.norm(np.ptp(v, axis=0))) or 1.0
     _, weld = np.unique(np.round(v / (1e-6 * diag)), axis=0, return_inverse=True)
     weld = weld.reshape(-1)
-    fw = weld[f]
-    n = int(weld.max()) + 1
+    return weld[f], int(weld.max()) + 1
+
+
+def is_closed(verts, faces):
+    """Whether a triangle mesh is closed: every edge, its vertices welded as
+    face_components welds them, is shared by exactly two triangles (no hole, no open
+    sheet, no edge where three triangles meet)."""
+    fw, n = _welded(verts, faces)
+    a = np.concatenate([fw[:, 0], fw[:, 1], fw[:, 2]])
+    b = np.concatenate([fw[:, 1], fw[:, 2], fw[:, 0]])
+    keys = np.minimum(a, b) * n + np.maximum(a, b)
+    _, counts = np.unique(keys, return_counts=True)
+    return bool((counts == 2).all())
+
+
+def face_components(verts, faces, diag=None):
+    """Connected piece of every triangle: (F,) int64 labels. Vertices closer than 1e-6 of
+    `diag` (the mesh's size; default its bounding-box diagonal) are welded first, so split
+    normals and UV seams do not split a piece."""
+    fw, n = _welded(verts, faces, diag)
     edges = np.concatenate([fw[:, [0, 1]], fw[:, [1, 2]]])
     graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
     _, vertex_label = csgraph.connected_components(graph, directed=False)

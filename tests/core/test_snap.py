@@ -144,6 +144,20 @@ def test_outward_normals_turn_round_a_piece_whose_normals_point_inwards():
     assert (np.einsum("ij,ij->i", normals, centres - pieces_centre) > 0).all()
 
 
+def test_a_mesh_is_closed_when_every_edge_has_two_triangles_after_welding():
+    verts, faces = core.icosphere(2)
+    assert core.is_closed(verts, faces)
+    assert not core.is_closed(verts, faces[1:])  # a hole
+    # a seam: the first triangle on vertices of its own at the same places, still closed
+    split = np.concatenate([verts, verts[faces[0]]])
+    seamed = faces.copy()
+    seamed[0] = len(verts) + np.arange(3)
+    assert core.is_closed(split, seamed)
+    # two triangles of an open sheet
+    assert not core.is_closed(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0.0]]),
+                              np.array([[0, 1, 3], [0, 3, 2]]))
+
+
 def test_normals_survive_storage_as_they_are():
     n = np.random.default_rng(1).normal(size=(1000, 3))
     once = snap.quantize_normals(n)

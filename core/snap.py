@@ -47,9 +47,10 @@ SNAP_FACING_REACH = 0.04
 # with normals: a vertex none of whose nearest samples faces its way (the back of a doubled
 # open sheet) stops this far short of the plane it lands on, on its own side, a quarter of
 # F at 0.1% of the diagonal's tolerance on a shape that fills the unit ball. On the sheet
-# both layers used to land on one plane, touch, and have the snap held back (the bench's
-# plane_wavy, one fitted flow made again: F@0.1% 0.195 -> 0.236, F@0.5% 0.691 -> 0.719,
-# snap held on 3,590 -> 1,075 vertices; Suzanne with holes unchanged)
+# both layers used to land on one plane, touch, and have the snap held back (bench quality
+# runs at 97363eb against 50856b8, the same fitted flows: plane_wavy F@0.1% 0.193 -> 0.236,
+# F@0.5% 0.692 -> 0.722, snap held on 3,590 -> 1,075 vertices; the spring 0.516 -> 0.527;
+# the other 20 targets within 0.001)
 SNAP_BACK_CLEARANCE = 0.0005
 _SCALE = 65535.0    # samples are stored as uint16 over [-1, 1]³ (normalised space)
 NORMALS_MESSAGE = "Normals must be an (M, 3) array of finite, non-zero vectors, one per target point."

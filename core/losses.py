@@ -93,12 +93,18 @@ def _facing_nearest(tree, query, query_normals, normals):
     """For each query row (Q, 3 or 4 tagged), the nearest of its FACING_NEIGHBOURS nearest
     in `tree` whose normal (`normals`, one per tree point) faces the query's normal way:
     (index (Q,) int, found (Q,) bool; index is the nearest one where none was found)."""
+    _, index = tree.query(query, k=1)
+    found = np.einsum("qd,qd->q", normals[index], query_normals) > FACING_MIN
     k = min(FACING_NEIGHBOURS, tree.n)
-    _, idx = tree.query(query, k=k)
-    idx = idx.reshape(len(query), k)
-    facing = np.einsum("qkd,qd->qk", normals[idx], query_normals) > FACING_MIN
-    first = facing.argmax(axis=1)
-    return idx[np.arange(len(query)), first], facing.any(axis=1)
+    rest = np.flatnonzero(~found)  # most nearest points face the query: only the rest look further
+    if len(rest) and k > 1:
+        _, idx = tree.query(query[rest], k=k)
+        idx = idx.reshape(len(rest), k)
+        facing = np.einsum("qkd,qd->qk", normals[idx], query_normals[rest]) > FACING_MIN
+        some = facing.any(axis=1)
+        index[rest[some]] = idx[some, facing[some].argmax(axis=1)]
+        found[rest] = some
+    return index, found
 
 
 def outside(batch):

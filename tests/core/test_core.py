@@ -109,6 +109,37 @@ def test_chamfer_with_normals_pulls_only_the_surface_that_faces_a_sample():
     assert losses.chamfer(lonely).item() == pytest.approx(to_target, abs=1e-6)
 
 
+def test_the_facing_search_finds_the_nearest_facing_of_the_eight_nearest():
+    # it asks for eight neighbours only where the nearest one does not face the query; the
+    # answer is that of looking through all eight for every query
+    from scipy.spatial import cKDTree
+    rng = np.random.default_rng(3)
+    points, query = rng.normal(size=(400, 3)), rng.normal(size=(300, 3))
+    normals, query_normals = rng.normal(size=(400, 3)), rng.normal(size=(300, 3))
+    index, found = losses._facing_nearest(cKDTree(points), query, query_normals, normals)
+    _, idx = cKDTree(points).query(query, k=losses.FACING_NEIGHBOURS)
+    facing = np.einsum("qkd,qd->qk", normals[idx], query_normals) > losses.FACING_MIN
+    assert 0 < (~facing[:, 0]).sum() and 0 < (~facing.any(axis=1)).sum()  # every branch taken
+    np.testing.assert_array_equal(found, facing.any(axis=1))
+    np.testing.assert_array_equal(index, idx[np.arange(len(query)), facing.argmax(axis=1)])
+
+
+def test_the_cycle_collector_is_off_during_a_fit_and_as_it_was_after():
+    import gc
+    pts = core.sample_surface(*core.icosphere(3), 2_000, 0)
+    quick = core.user_settings(iterations=3, points=64, target_samples=1_000, warm_start=1,
+                               resolution=1)
+    during = []
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            core.run_fit(pts, quick, progress=lambda i, loss: during.append(gc.isenabled()))
+            assert gc.isenabled() == enabled
+        finally:
+            gc.enable()
+    assert during and not any(during)
+
+
 def test_outside_term_pushes_only_points_beyond_the_target_in_along_their_own_normals():
     # the target: a floor at z=0 facing up, and a cavity wall at x=0 facing +x. A membrane
     # point above the cavity (z=0.3, nearest the wall's sample, beyond its plane by 0.2)

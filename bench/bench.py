@@ -602,19 +602,23 @@ def preset_study(nm, args):
 # -- timing -----------------------------------------------------------------------------------
 def timing_study(nm, args):
     """The operator at its defaults, `--timing-runs` runs per target: wall seconds of the
-    whole call (sampling, fit, output check and writing the object) and its figures."""
+    whole call (sampling, fit, output check and writing the object), the CPU seconds of
+    this process during it (all its threads; a neighbour on a shared host moves them far
+    less than wall seconds) and its figures."""
     blender = nm.blender
     rows = []
     for name, path in targets(args):
-        runs = []
+        runs, cpu = [], []
         for _ in range(args.timing_runs):
             target = load_target(name, path)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             status = bpy.ops.neural_morph.fit(target=target.name, **args.overrides)
             runs.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             fig = blender.store.figures_of(bpy.context.active_object)
-            print(f"timing {name}: {runs[-1]:.1f} s {status}", flush=True)
+            print(f"timing {name}: {runs[-1]:.1f} s ({cpu[-1]:.1f} CPU s) {status}", flush=True)
         rows.append({"target": name, "seconds": runs, "median": float(np.median(runs)),
+                     "cpu_seconds": cpu, "cpu_median": float(np.median(cpu)),
                      "self_intersections": int(fig["self_intersections"]),
                      "iterations": int(fig["iterations"])})
     return rows

@@ -95,9 +95,11 @@ def ttq_table(results):
 
 def timing_table(results):
     rows = results.get("timing") or []
-    header = ["Target", "Operator seconds, all in (median)", "Runs", "Self-int. faces"]
+    header = ["Target", "Operator seconds, all in (median)", "Runs", "CPU seconds (median)",
+              "Self-int. faces"]
     return _table(header, [[r["target"], _fmt(r["median"], "{:.1f}"),
-                            ", ".join(f"{x:.1f}" for x in r["seconds"]), r["self_intersections"]]
+                            ", ".join(f"{x:.1f}" for x in r["seconds"]),
+                            _fmt(r.get("cpu_median"), "{:.1f}"), r["self_intersections"]]
                            for r in rows])
 
 

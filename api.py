@@ -140,10 +140,13 @@ def morph_onto(source, target, keys=_settings.DEFAULT_KEYS, frame_start=1, frame
     return obj
 
 
-def fit_points(target_points, /, progress=None, normals=None, **settings):
+def fit_points(target_points, /, progress=None, normals=None, backed=None, **settings):
     """Fit an (N, 3) array of surface samples; returns a core.FittedFlow (no Blender data).
     `normals` (N, 3), the surface's outward normals at the samples, lets the last-millimetre
     snap keep to the side of the surface each vertex faces (thin walls, sharp edges).
+    `backed` (N,) bool, with normals: whether the surface has more of itself behind each
+    sample (False on an open sheet, whose two sides then both count as outside; None: a
+    closed surface, backed everywhere), as the operator finds with Blender's ray cast.
 
     `settings` are the operator's settings (iterations, resolution, points, learning_rate,
     steps, seed, device) or any other core.FitSettings field; what is not given is derived
@@ -152,7 +155,7 @@ def fit_points(target_points, /, progress=None, normals=None, **settings):
     that diverges)."""
     settings = _checked_settings(settings)
     return core.fit(np.asarray(target_points, dtype=np.float64), core.user_settings(**settings),
-                    progress, normals=normals)
+                    progress, normals=normals, backed=backed)
 
 
 def _world(obj, unit):

@@ -38,6 +38,23 @@ def test_api_fits_numpy_points():
     assert v.shape == (162, 3) and isinstance(flow, core.FittedFlow)
 
 
+def test_fit_points_takes_the_backed_flags_of_an_open_sheet_and_refuses_a_bad_array():
+    import neural_morph_api as nm
+    from neural_morph.core.training import BACKED_MESSAGE
+    verts, faces = core.icosphere(3)
+    points, tri = core.sample_surface(verts, faces, 5_000, 0, return_faces=True)
+    normals = core.outward_normals(verts, faces)[tri]
+    sheet = points[:, 2] > 0  # as if only the upper half had surface behind it,
+    normals[~sheet] *= -1  # and the lower half's normals pointed in: it has two outsides
+    quick = dict(iterations=8, points=64, warm_start=2, resolution=1)
+    runs = [nm.fit_points(points, normals=normals, backed=backed, **quick).history
+            for backed in (None, sheet)]
+    assert runs[0] != runs[1]  # the unbacked half has two outsides
+    with pytest.raises(ValueError) as info:
+        nm.fit_points(points, normals=normals, backed=sheet[:-1], **quick)
+    assert str(info.value) == BACKED_MESSAGE
+
+
 def test_fit_points_and_the_operator_derive_settings_the_same_way():
     """Issue 9 item 9: 30 iterations failed through the API (warm start 50 > 30)."""
     import types

@@ -165,6 +165,7 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
         "pulled_back": result.pulled_back,
         "pulled_distance": round(result.pulled_distance, 4),
         "snap_held": result.snap_held,
+        "relaxed": result.relaxed,
         "seed": model.settings.seed,
     }
     store_figures(obj, figures)

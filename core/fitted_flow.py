@@ -173,6 +173,15 @@ class FittedFlow:
             self._tree = cKDTree(self._samples)
         return snap.snap(verts, faces, self._samples, self._tree, self._normals)
 
+    def sample_distance(self, verts):
+        """(V,) distance from each of `verts` (V, 3) normalised to the nearest stored target
+        sample, or None without samples."""
+        if self._samples is None:
+            return None
+        if self._tree is None:
+            self._tree = cKDTree(self._samples)
+        return self._tree.query(np.asarray(verts, dtype=np.float64))[0]
+
     def chamfer(self, verts, faces):
         """The reported Chamfer figure (metrics.mesh_chamfer) of a mesh (V, 3) normalised
         against the stored target samples (at most 50,000), or None without samples."""

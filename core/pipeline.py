@@ -13,7 +13,7 @@ from .intersect import self_intersecting_faces
 from .metrics import mesh_chamfer
 from .snap import vertex_normals
 from .training import fit
-from .untangle import advance, untangle
+from .untangle import advance, relax, untangle
 
 
 @dataclasses.dataclass
@@ -29,6 +29,7 @@ class FitResult:
     pulled_back: int = 0       # vertices the untangle step held back behind the flow's end
     pulled_distance: float = 0.0  # the farthest of them from its place, unit-ball units
     snap_held: int = 0         # vertices at the flow's end whose snap was held back (or part of it)
+    relaxed: int = 0           # vertices smoothed where the flowed sphere crossed itself (untangle.relax)
     source_crossing: int = 0   # faces of a source mesh that crossed already at t=0 (left so)
 
 
@@ -44,8 +45,9 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     passes its BVH tree); `find=None` skips the check and the untangling (live previews)
     and reports 0. `report`, a dict, receives what the untangling gave up: "pulled_back"
     (vertices held back behind the flow's end), "pulled_distance" (the farthest of them
-    from its place, normalised) and "snap_held" (vertices at the flow's end whose last-
-    millimetre snap was held back).
+    from its place, normalised), "snap_held" (vertices at the flow's end whose last-
+    millimetre snap was held back) and "relaxed" (vertices smoothed first where a flowed
+    sphere crossed itself, untangle.relax; the snap is then made again from there).
 
     A source mesh (Morph Onto) that crosses itself at t=0 keeps those crossings: its
     connected parts that cross each other at t=0 may go on crossing each other
@@ -59,8 +61,25 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
         return states[-1], faces, level, len(find(states[-1], faces))
     reach = FALLOFF_REACH if model.from_mesh else None
     snapped = t >= 1.0 and model.snaps  # the path's last state is the snap (FittedFlow.path)
+    if find is not None and not model.from_mesh:  # a user's own mesh is never smoothed
+        end = len(states) - 2 if snapped else len(states) - 1
+        off = model.sample_distance(states[end])
+        fixed = None if off is None else off < RELAX_OFF
+        smooth, relaxed = relax(states[end], faces, find, fixed)
+        if relaxed.any():
+            states = states.copy()
+            states[end] = smooth
+            if snapped:
+                states[-1] = model.snapped(smooth, faces)
+        if report is not None:
+            report["relaxed"] = int(relaxed.sum())
     verts, faces = path_mesh(states, faces, find, report, reach, snapped, seen=model.to_target)
     return verts, faces, level, 0
+
+
+# `relax` smooths only vertices of a flowed sphere at least this far (normalised units) from
+# the target's samples: a crumpled membrane, never the surface lying on the target
+RELAX_OFF = 0.02
 
 
 # a source mesh's untangle fall-off: one solver step per this distance of an edge (normalised

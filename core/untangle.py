@@ -59,6 +59,51 @@ def untangle(states, faces, find, max_rounds=None, reach=None, step=None):
     return verts, step, rounds
 
 
+# `relax`: the crossing faces' vertices and this many rings of neighbours around them are
+# smoothed, this many sweeps of the umbrella operator (each halfway to the neighbours' mean)
+# per round, at most RELAX_ROUNDS rounds. On the (2,3) torus knot this mended every
+# crossing of the crumpled membranes in one round, 0.5 s, where pulling back had held 431
+# vertices (4.2%) behind in fan-shaped streaks; F@0.5% 0.580 -> 0.604 (a throwaway check)
+RELAX_RINGS, RELAX_SWEEPS, RELAX_ROUNDS = 2, 8, 4
+
+
+def relax(verts, faces, find, fixed=None, rings=RELAX_RINGS, sweeps=RELAX_SWEEPS,
+          rounds=RELAX_ROUNDS):
+    """Smooth the regions where a mesh crosses itself, before anything is pulled back.
+
+    verts (V, 3) float64, faces (F, 3) int, find(verts, faces) -> (B,) indices of
+    self-intersecting faces. Where a flowed sphere crosses itself it has crumpled (a
+    membrane pressed across a loop, a gap or an opening): the vertices of the crossing
+    faces and `rings` rings around them move halfway to the mean of their neighbours,
+    `sweeps` times, and the mesh is checked again, at most `rounds` times. `fixed` (V,)
+    bool: vertices that never move (those on the target). What still crosses is left to
+    `untangle`. Returns (verts (V, 3), relaxed (V,) bool: moved)."""
+    verts = np.asarray(verts, dtype=np.float64).copy()
+    faces = np.asarray(faces, dtype=np.int64)
+    relaxed = np.zeros(len(verts), dtype=bool)
+    neighbours, degree = None, None
+    for _ in range(rounds):
+        bad = find(verts, faces)
+        if not len(bad):
+            break
+        if neighbours is None:
+            neighbours = _adjacency(faces, len(verts))
+            degree = np.maximum(np.asarray(neighbours.sum(axis=1)).ravel(), 1)[:, None]
+        region = np.zeros(len(verts), dtype=bool)
+        region[faces[bad].ravel()] = True
+        for _ in range(rings):
+            region |= (neighbours @ region.astype(np.float64)) > 0
+        if fixed is not None:
+            region &= ~fixed
+        if not region.any():
+            break
+        for _ in range(sweeps):
+            mean = (neighbours @ verts) / degree
+            verts[region] = 0.5 * (verts[region] + mean[region])
+        relaxed |= region
+    return verts, relaxed
+
+
 def _adjacency(faces, n_verts):
     """Symmetric vertex adjacency (V, V) of a triangle mesh, CSR."""
     e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])

@@ -255,3 +255,61 @@ def test_two_sheets_laid_on_one_plane_count_as_crossing():
     gap = out[8:, 0].min() - out[:8, 0].max()
     assert gap > 10 * pipeline.CLEARANCE
     assert len(intersect.self_intersecting_faces(out, faces)) == 0
+
+
+def _crumpled_cap():
+    """A level-3 icosphere whose cap (z > 0.6) is crumpled by noise: (verts, faces, cap)."""
+    from neural_morph.core import intersect
+    verts, faces = core.icosphere(3)
+    cap = verts[:, 2] > 0.6
+    crumpled = verts.copy()
+    crumpled[cap] += 0.25 * np.random.default_rng(1).normal(size=(cap.sum(), 3))
+    assert len(intersect.self_intersecting_faces(crumpled, faces))
+    return crumpled, faces, cap
+
+
+def test_relax_smooths_a_crumpled_region_until_it_no_longer_crosses_and_leaves_the_rest():
+    from neural_morph.core import intersect, untangle
+    crumpled, faces, cap = _crumpled_cap()
+    out, relaxed = untangle.relax(crumpled, faces, intersect.self_intersecting_faces)
+    assert intersect.count_self_intersections(out, faces) == 0
+    assert relaxed.any() and np.array_equal(np.linalg.norm(out - crumpled, axis=1) > 0, relaxed)
+    assert not relaxed[crumpled[:, 2] < 0].any()  # far from the cap nothing moves
+    # vertices on the target never move: fixed everywhere, nothing is relaxed
+    same, none = untangle.relax(crumpled, faces, intersect.self_intersecting_faces,
+                                fixed=np.ones(len(crumpled), dtype=bool))
+    assert not none.any() and np.array_equal(same, crumpled)
+
+
+def test_an_output_relaxes_a_flowed_spheres_crumple_and_reports_it_but_never_a_users_mesh():
+    from neural_morph.core import intersect, pipeline
+    crumpled, faces, cap = _crumpled_cap()
+    level_verts, level_faces = core.icosphere(3)
+    assert np.array_equal(level_faces, faces)
+
+    class Flow:  # the part of a FittedFlow that output_mesh uses
+        settings = core.FitSettings()
+        snaps, from_mesh = False, False
+
+        def path(self, level, t=1.0):
+            return np.stack([level_verts, crumpled])
+
+        def sphere(self, level):
+            return level_verts, faces
+
+        def sample_distance(self, verts):
+            return None  # no samples: every vertex may move
+
+        def to_target(self, verts):
+            return verts
+    report = {}
+    verts, _, _, left = pipeline.output_mesh(Flow(), 3, intersect.self_intersecting_faces, report=report)
+    assert left == 0 and intersect.count_self_intersections(verts, faces) == 0
+    assert report["relaxed"] > 0 and report["pulled_back"] == 0
+    mesh = Flow()
+    mesh.from_mesh = True  # Morph Onto: a source mesh, one part, clean at t=0
+    mesh.start = type("Source", (), {"crossing": None, "mesh": lambda self: (level_verts, faces, None),
+                                     "face_parts": lambda self: np.zeros(len(faces), np.int64)})()
+    report = {}
+    pipeline.output_mesh(mesh, 3, intersect.self_intersecting_faces, report=report)
+    assert "relaxed" not in report and report["pulled_back"] > 0

@@ -63,9 +63,7 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     snapped = t >= 1.0 and model.snaps  # the path's last state is the snap (FittedFlow.path)
     if find is not None and not model.from_mesh:  # a user's own mesh is never smoothed
         end = len(states) - 2 if snapped else len(states) - 1
-        off = model.sample_distance(states[end])
-        fixed = None if off is None else off < RELAX_OFF
-        smooth, relaxed = relax(states[end], faces, find, fixed)
+        smooth, relaxed = relax(states[end], faces, find, fixed=lambda v: _on_target(model, v))
         if relaxed.any():
             states = states.copy()
             states[end] = smooth
@@ -80,6 +78,13 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
 # `relax` smooths only vertices of a flowed sphere at least this far (normalised units) from
 # the target's samples: a crumpled membrane, never the surface lying on the target
 RELAX_OFF = 0.02
+
+
+def _on_target(model, verts):
+    """(V,) bool: `verts` (V, 3) normalised within RELAX_OFF of the model's stored target
+    samples (none without samples)."""
+    off = model.sample_distance(verts)
+    return np.zeros(len(verts), dtype=bool) if off is None else off < RELAX_OFF
 
 
 # a source mesh's untangle fall-off: one solver step per this distance of an edge (normalised

@@ -61,10 +61,11 @@ def untangle(states, faces, find, max_rounds=None, reach=None, step=None):
 
 # `relax`: the crossing faces' vertices and this many rings of neighbours around them are
 # smoothed, this many sweeps of the umbrella operator (each halfway to the neighbours' mean)
-# per round, at most RELAX_ROUNDS rounds. Throwaway fits through the operator, seed 0: the
-# (2,3) torus knot pulled back 431 vertices (4.2%) in fan-shaped streaks without it, 298
-# with the rings kept off the target and the crossing faces' own vertices too, and 57
-# (F@0.5% 0.579 -> 0.625) when those always move; the cow stayed at 0.952
+# per round, at most RELAX_ROUNDS rounds. Bench quality runs, seed 0, the same flows: the
+# (2,3) torus knot pulled back 431 vertices (4.2%) in fan-shaped streaks without it
+# (out/bench_z2), 298 with the rings kept off the target and the crossing faces' own
+# vertices too (530d324, out/bench_r2), and 57 (F@0.5% 0.579 -> 0.625) when those always
+# move (45c815c, out/bench_r4); the cow stayed at 0.952
 RELAX_RINGS, RELAX_SWEEPS, RELAX_ROUNDS = 2, 8, 4
 
 
@@ -76,14 +77,15 @@ def relax(verts, faces, find, fixed=None, rings=RELAX_RINGS, sweeps=RELAX_SWEEPS
     self-intersecting faces. Where a flowed sphere crosses itself it has crumpled (a
     membrane pressed across a loop, a gap or an opening): the vertices of the crossing
     faces and `rings` rings around them move halfway to the mean of their neighbours,
-    `sweeps` times, and the mesh is checked again, at most `rounds` times. `fixed` (V,)
-    bool: vertices of the rings that stay put (those on the target; the crossing faces'
-    own vertices always move). What still crosses is left to `untangle`. Returns
-    (verts (V, 3), relaxed (V,) bool: moved)."""
+    `sweeps` times, and the mesh is checked again, at most `rounds` times. `fixed`:
+    function (verts (V, 3)) -> (V,) bool, the vertices of the rings that stay put (those
+    on the target; the crossing faces' own vertices always move), called once, at the
+    first crossing, so a clean mesh costs one check. What still crosses is left to
+    `untangle`. Returns (verts (V, 3), relaxed (V,) bool: moved)."""
     verts = np.asarray(verts, dtype=np.float64).copy()
     faces = np.asarray(faces, dtype=np.int64)
     relaxed = np.zeros(len(verts), dtype=bool)
-    neighbours, degree = None, None
+    neighbours, degree, stay = None, None, None
     for _ in range(rounds):
         bad = find(verts, faces)
         if not len(bad):
@@ -91,13 +93,14 @@ def relax(verts, faces, find, fixed=None, rings=RELAX_RINGS, sweeps=RELAX_SWEEPS
         if neighbours is None:
             neighbours = _adjacency(faces, len(verts))
             degree = np.maximum(np.asarray(neighbours.sum(axis=1)).ravel(), 1)[:, None]
+            stay = None if fixed is None else np.asarray(fixed(verts), dtype=bool)
         region = np.zeros(len(verts), dtype=bool)
         region[faces[bad].ravel()] = True
         crossing = region.copy()
         for _ in range(rings):
             region |= (neighbours @ region.astype(np.float64)) > 0
-        if fixed is not None:  # the rings around keep to what is off the target
-            region = (region & ~fixed) | crossing
+        if stay is not None:  # the rings around keep to what is off the target
+            region = (region & ~stay) | crossing
         if not region.any():
             break
         for _ in range(sweeps):

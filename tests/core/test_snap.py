@@ -280,7 +280,7 @@ def test_relax_smooths_a_crumpled_region_until_it_no_longer_crosses_and_leaves_t
     crossing = np.zeros(len(crumpled), dtype=bool)
     crossing[faces[intersect.self_intersecting_faces(crumpled, faces)].ravel()] = True
     same, moved = untangle.relax(crumpled, faces, intersect.self_intersecting_faces,
-                                 fixed=np.ones(len(crumpled), dtype=bool), rounds=1)
+                                 fixed=lambda v: np.ones(len(v), dtype=bool), rounds=1)
     assert np.array_equal(moved, crossing)
     assert np.array_equal(same[~crossing], crumpled[~crossing])
 

@@ -100,7 +100,7 @@ def parse_args(argv=None):
         "seed_budget_min": 10.0 if q else 30.0,
         "ablation_targets": tuple(n.strip().lower() for n in args.ablation_targets.split(",")
                                   if n.strip()),
-        "ablation_iterations": 20 if q else 400,  # every variant, the default included
+        "ablation_iterations": 20 if q else None,  # None: the default's, for every variant
         "preset_targets": ("suzanne",) if q else ("suzanne", "cow"),
         "ttq_targets": (tuple(n.strip().lower() for n in args.ttq_targets.split(",") if n.strip())
                         if "ttq" in args.study else ()),
@@ -526,8 +526,8 @@ def ablation_study(nm, args):
         for label, change in ABLATIONS.items():
             if wanted and not any(w in label.lower() for w in wanted):
                 continue
-            settings = core.user_settings(**{**args.overrides, **change,
-                                             "iterations": args.settings["ablation_iterations"]})
+            iterations = args.settings["ablation_iterations"] or core.FitSettings().iterations
+            settings = core.user_settings(**{**args.overrides, **change, "iterations": iterations})
             points, where = core.sample_surface(tri[0], tri[1], settings.target_samples,
                                                 settings.seed, return_faces=True)
             # the target's outward normals at the points, and what is backed, as the operator

@@ -242,7 +242,8 @@ def markdown(results):
         ablation_table(results),
         "",
         "Each ingredient of the default fit switched off in turn (`core.run_fit` with "
-        "Blender's BVH check, same samples and seed, 400 iterations for every variant, the "
+        "Blender's BVH check, same samples and seed, the default's iterations for every "
+        "variant, the "
         "default included), metrics as in the first table. Untangling makes every output "
         "clean, so the ingredients that keep the field from folding show in the column of "
         "faces that crossed before it (the work the untangle had to do, and the part of the "

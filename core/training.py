@@ -38,11 +38,6 @@ DIVERGENCE_RETRIES = 2
 # a source mesh flows all its vertices each iteration up to this many times `points`
 VERTEX_BUDGET = 2
 STRETCH_REFRESH = 25  # iterations between updates of the stretch sampler's flowed areas
-# share of `points` flowed per warm-start iteration: a regression onto the radial profile
-# needs fewer than the Chamfer does, and a warm iteration cost as much as any other
-# (issue 19: cow F@0.5% at seeds 0, 1, 2 of 0.955, 0.960, 0.962 at a half against 0.949,
-# 0.959, 0.959 with all of them, and 0.950, 0.936, 0.959 at a quarter; 360 iterations)
-WARM_POINTS_SHARE = 0.5
 
 
 def fit(target_points, settings=None, progress=None, cancel=None, init=None, snapshot=None,
@@ -120,8 +115,8 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
     so the field learns a true ODE that finer output grids follow instead of one fixed
     step map. The loss (losses.py) is the Chamfer distance to the target plus small shape,
     kinetic-energy and Jacobian terms. The first `warm_start` iterations regress the
-    sphere onto the target's radial profile instead, on WARM_POINTS_SHARE of the points.
-    A fit whose loss or points blow up stops with a ValueError.
+    sphere onto the target's radial profile instead. A fit whose loss or points blow up
+    stops with a ValueError.
     """
     settings = (settings or FitSettings()).validate()
     target = np.asarray(target_points, dtype=np.float64)
@@ -199,7 +194,7 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
             raise Cancelled("The fit was cancelled.")
         times = _training_grid(settings, rng, device)
         if it < warm:
-            x0, part = sampler.uniform(max(int(settings.points * WARM_POINTS_SHARE), 1))
+            x0, part = sampler.uniform(settings.points)
             x1 = integrate(field, x0, times, settings.method, None, settings.adjoint)[-1]
             assert radial is not None  # made whenever there are warm iterations
             goal = torch.as_tensor(radial(x0.cpu().numpy(), part), dtype=torch.float32, device=device)

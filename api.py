@@ -4,7 +4,7 @@ The enabled extension makes it importable under one fixed name, wherever it was
 installed::
 
     import neural_morph_api as nm
-    morph = nm.fit("Suzanne", iterations=360)         # new morph object, as the button makes
+    morph = nm.fit("Suzanne", iterations=400)         # new morph object, as the button makes
     verts, faces = nm.mesh(morph, level=6)            # (V, 3) world space, (F, 3)
     states, faces = nm.trajectory(morph, [0, 0.5, 1]) # (T, V, 3) sphere -> shape
     on_sphere = nm.inverse(morph, verts)              # (V, 3) world space, back on the sphere

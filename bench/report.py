@@ -243,8 +243,7 @@ def markdown(results):
         "",
         "Each ingredient of the default fit switched off in turn (`core.run_fit` with "
         "Blender's BVH check, same samples and seed, the default's iterations for every "
-        "variant, the "
-        "default included), metrics as in the first table. Untangling makes every output "
+        "variant, the default included), metrics as in the first table. Untangling makes every output "
         "clean, so the ingredients that keep the field from folding show in the column of "
         "faces that crossed before it (the work the untangle had to do, and the part of the "
         "surface it pulled back).",

@@ -49,10 +49,7 @@ SOLVERS = {
 @dataclasses.dataclass
 class FitSettings:
     """Everything that decides a fit. Defaults suit a laptop CPU (well under a minute on 2 cores)."""
-    # optimiser steps (a fixed schedule, never a wall-clock stop). 360, not 400 (issue 19):
-    # 10% off the fit; the cow at seeds 0, 1, 2 gave F@0.5% 0.949, 0.959, 0.959 against
-    # 0.952, 0.952, 0.954 at 400, and 340 lost 0.005 on it (README "Where the time goes")
-    iterations: int = 360
+    iterations: int = 400          # optimiser steps (fixed schedule, never a wall-clock stop)
     points: int = 1024             # sphere points flowed per iteration
     target_samples: int = 100_000  # dense target samples the loss measures against
     target_batch: int = 2048       # target samples per iteration for the target→model term

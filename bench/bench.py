@@ -508,6 +508,7 @@ ABLATIONS = {
     "no true ODE (fixed 2-step grid, output on it)": {"time_jitter": 0.0, "steps": 2},
     "no Jacobian term": {"jacobian_weight": 0.0},
     "no outside term": {"outside_weight": 0.0},
+    "with the beam term (weight 1)": {"beam_weight": 1.0},
     "similarity normalisation (one scale)": {"normalization": "similarity"},
 }
 

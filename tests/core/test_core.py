@@ -170,9 +170,42 @@ def test_outside_term_pushes_only_points_beyond_the_target_in_along_their_own_no
     assert p.grad[2].abs().max().item() == 0.0  # within the margin, on either side
 
 
+def test_beam_term_pulls_a_membrane_edge_up_its_own_ray_to_the_target_it_meets():
+    # the target: the underside of a table top at z=0.5, facing down, over a wide area. A
+    # membrane's lower edge at z=0 faces down too: it lies beyond the top's tangent plane,
+    # and its inward ray (+z) meets the top 0.5 above, so the term pulls it up, capped at
+    # BEAM_CAP. A point whose ray meets nothing (facing up, its ray going down into empty
+    # space) and a point within the margin are left alone.
+    from scipy.spatial import cKDTree
+    g = np.linspace(-0.5, 0.5, 51)
+    q = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    q = np.concatenate([q, np.full((len(q), 1), 0.5)], axis=1)
+    q_normals = np.tile([0.0, 0.0, -1.0], (len(q), 1))
+    p = torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.1, 0.0], [0.0, 0.2, 0.495]],
+                     dtype=torch.float64, requires_grad=True)
+    p_normals = np.array([[0.0, 0.0, -1.0], [0.0, 0.0, 1.0], [0.0, 0.0, -1.0]])
+    qt = torch.as_tensor(q)
+    batch = losses.Batch(p, qt, cKDTree(q), qt, point_normals=p_normals, sample_normals=q_normals,
+                         target_normals=q_normals, outside_margin=0.01)
+    losses.chamfer(batch)
+    losses.beam(batch).backward()
+    # minimising moves the edge up, by the capped pull along its ray (a sample right above)
+    assert p.grad[0, 2].item() == pytest.approx(-losses.BEAM_CAP / 3, rel=1e-3)
+    assert abs(p.grad[0, 0].item()) < 1e-3 and abs(p.grad[0, 1].item()) < 1e-3
+    assert p.grad[1:].abs().max().item() == 0.0
+    # the rays themselves: straight up meets the top 0.5 above; straight down meets nothing
+    hit_at, index = losses._first_hits(cKDTree(q), np.zeros((2, 3)),
+                                       np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]]))
+    assert 0.5 - losses.BEAM_STEP <= hit_at[0] <= 0.5 and hit_at[1] == -1.0
+    assert np.linalg.norm(q[index[0]] - [0.0, 0.0, 0.5]) < losses.BEAM_STEP
+    # without the target's normals the term is zero
+    assert losses.beam(losses.Batch(p, qt, cKDTree(q), qt)).item() == 0.0
+
+
 def test_loss_terms_share_one_signature_and_weights():
     names = {weight for _, weight in losses.TERMS}
-    assert names == {None, "outside_weight", "shape_weight", "kinetic_weight", "jacobian_weight"}
+    assert names == {None, "outside_weight", "beam_weight", "shape_weight", "kinetic_weight",
+                     "jacobian_weight"}
     assert all(hasattr(core.FitSettings(), w) for w in names - {None})
 
 
@@ -252,6 +285,8 @@ def test_fit_refuses_bad_points_and_settings():
         core.FitSettings(resolution=12).validate()
     with pytest.raises(ValueError, match="Regulariser weights must not be negative"):
         core.user_settings(outside_weight=-0.5)  # would push the surface out of the target
+    with pytest.raises(ValueError, match="Regulariser weights must not be negative"):
+        core.user_settings(beam_weight=-1.0)  # would push membranes away from the walls they span
     with pytest.raises(ValueError, match="outside margin must not be negative"):
         core.user_settings(outside_margin=-0.01)
 

@@ -31,6 +31,9 @@ def fit_properties():
         **{name: EnumProperty(items=[(kind, kind.title(), "") for kind in S.USER_CHOICES[name]],
                               default=getattr(_DEFAULTS, name), **text(name))
            for name in ("normalization", "parts")},
+        "beam_weight": FloatProperty(
+            default=_DEFAULTS.beam_weight, soft_min=0.0, soft_max=S.SOFT_MAX_BEAM_WEIGHT,
+            precision=2, step=10, **text("beam_weight")),  # the fit refuses < 0, never clamps
         "seed": int_setting("seed", soft_min=0),  # the fit refuses < 0, never clamps
     }
 

@@ -29,6 +29,7 @@ PARTS = ("separate", "one")      # a sphere per separate piece of the target, or
 SOFT_MAX_ITERATIONS = 5_000
 SOFT_MIN_LEARNING_RATE, SOFT_MAX_LEARNING_RATE = 1e-5, 0.1
 SOFT_MAX_STEPS = 64
+SOFT_MAX_BEAM_WEIGHT = 2.0       # Gap Pull's slider (losses.beam)
 
 # -- defaults that are not FitSettings fields ---------------------------------------------
 DEFAULT_KEYS = 8                 # shape keys along an animation
@@ -111,9 +112,9 @@ class FitSettings:
              "Warm-start iterations must be between 0 and the iteration count."),
             (self.loss in ("distance", "squared"), "Loss must be 'distance' or 'squared'."),
             (0 <= self.stretch_sampling <= 1, "Stretch sampling must be between 0 and 1."),
-            (self.shape_weight >= 0 and self.kinetic_weight >= 0 and self.outside_weight >= 0
-             and self.beam_weight >= 0,
+            (self.shape_weight >= 0 and self.kinetic_weight >= 0 and self.outside_weight >= 0,
              "Regulariser weights must not be negative."),
+            (self.beam_weight >= 0, "Gap Pull must not be negative: 0 turns it off."),
             (self.outside_margin >= 0, "The outside margin must not be negative."),
             (MIN_LEVEL <= self.resolution <= MAX_LEVEL, LEVEL_MESSAGE),
             (MIN_STEPS <= self.train_steps <= MAX_STEPS,
@@ -200,10 +201,16 @@ USER_SETTINGS = {
               "Separate: every separate piece of the target (letters of a text, the parts of a "
               "prop) gets its own sphere, so pieces never merge into one blob; pieces that touch "
               "or cross count as one. One: a single sphere wraps everything"),
+    "beam_weight": ("Gap Pull",
+                    "Pull membranes that span deep gaps (a cloth between a table's legs) up "
+                    "into them: 1 frees thin legs where a cloth would hang, and costs shapes "
+                    "with narrow slots, loops or fine teeth a little. 0: off"),
     "seed": ("Seed", "Random seed of the fit"),
 }
 # user settings that take one of a few names (the panel shows a menu, the command line checks)
 USER_CHOICES = {"normalization": NORMALIZATIONS, "parts": PARTS}
 # the user settings Morph Onto offers (operator, API, command line): its output is the
-# source's own mesh (no resolution) and one flow carries the whole space (no parts)
-ONTO_SETTINGS = tuple(name for name in USER_SETTINGS if name not in ("resolution", "parts"))
+# source's own mesh (no resolution), one flow carries the whole space (no parts), and a
+# mesh source has no outside or beam term (training.py)
+ONTO_SETTINGS = tuple(name for name in USER_SETTINGS
+                      if name not in ("resolution", "parts", "beam_weight"))

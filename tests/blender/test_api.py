@@ -139,6 +139,8 @@ def test_settings_levels_and_choices_are_checked_with_readme_sentences(suzanne, 
     cases = [
         (lambda: nm.fit("Suzanne", normalization="bogus", **TINY),
          "Normalization must be one of affine, similarity."),
+        (lambda: nm.fit("Suzanne", beam_weight=-1.0, **TINY),
+         "Gap Pull must not be negative: 0 turns it off."),
         (lambda: nm.fit("Suzanne", iterations=2.5), "'iterations' must be a whole number, got 2.5."),
         (lambda: nm.fit("Suzanne", learning_rate="fast"), "'learning_rate' must be a number, got 'fast'."),
         (lambda: nm.fit_points(np.random.default_rng(0).normal(size=(64, 3)), iterations=2.5),
@@ -153,6 +155,19 @@ def test_settings_levels_and_choices_are_checked_with_readme_sentences(suzanne, 
         assert str(info.value) == sentence  # tests/core/test_messages.py: each is in README
     assert counts() == n
     assert nm.mesh(morph, level=2.0)[0].shape == (162, 3)  # a whole float is a whole number
+
+
+def test_gap_pull_reaches_the_fit_from_the_api_and_the_operator_and_is_kept(suzanne):
+    # the beam term is off by default; Gap Pull (beam_weight) turns it on from the API
+    # and the operator alike, and the stored flow keeps it (Continue Fit trains with it)
+    import neural_morph_api as nm
+    assert core.FitSettings().beam_weight == 0.0
+    morph = nm.fit("Suzanne", beam_weight=1.0, **TINY)
+    assert nm.flow_of(morph).settings.beam_weight == 1.0
+    assert bpy.ops.neural_morph.fit(target="Suzanne", beam_weight=0.5, **TINY) == {"FINISHED"}
+    assert nm.flow_of(bpy.data.objects["Suzanne Morph.001"]).settings.beam_weight == 0.5
+    with pytest.raises(ValueError, match="Unknown"):
+        nm.morph_onto("Suzanne", "Suzanne Morph", beam_weight=1.0)  # a mesh source has no beam
 
 
 # -- issue 15 item 2: nm.fit calls the fit directly (blender.fitting.fit_objects) -------------

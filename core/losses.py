@@ -143,18 +143,19 @@ def outside(batch):
     return (x1 * push).sum() / len(x1)
 
 
-# The beam term (issue 16, after Point2Mesh's beam gap). A membrane that hangs across a gap
-# (a cloth between a table's legs, a web between a letter's strokes) lies beyond the walls
-# beside it, and both other terms move it sideways or along its own normal by a fixed step,
-# however deep the gap. A flowed point beyond the target (as `outside`) and at least
-# BEAM_MIN_OFF from its nearest sample casts a ray inward along its own normal; where the
-# ray meets the target within BEAM_REACH, the point is pulled towards that hit, the pull
-# growing with the depth up to BEAM_CAP (a Huber loss): the cloth's lower edge rises to
-# the table top, and the legs come free at every seed, not one in three (README,
-# "Held-out shapes"). Points nearer the target than BEAM_MIN_OFF are left to the other
-# terms: pulling those into gaps narrower than the field resolves (a 2% slot) crumpled the
-# surface (slot F@0.5% 0.864 -> 0.836 without that floor). An open sheet (samples not
-# backed) has no inside for a ray to cross, so its points cast none.
+# The beam term (issue 16, after Point2Mesh's beam gap). A membrane that hangs across a
+# gap (a cloth between a table's legs, a web between a letter's strokes) lies beyond the
+# walls beside it, and both other terms move it sideways or along its own normal by a
+# fixed step, however deep the gap. A flowed point beyond the target (as `outside`) and at
+# least BEAM_MIN_OFF from its nearest sample casts a ray inward along its own normal;
+# where the ray meets the target within BEAM_REACH, the point is pulled towards that hit,
+# the pull growing with the depth up to BEAM_CAP (a Huber loss): the cloth's lower edge
+# rises towards the table top at every seed, where without it the legs came free at one
+# seed in three (README, "Held-out shapes", "The beam term"). Points nearer the target
+# than BEAM_MIN_OFF are left to the other terms: pulling those into gaps narrower than the
+# field resolves (a 2% slot) crumpled the surface (slot F@0.5% 0.864 -> 0.836 without that
+# floor). An open sheet (samples not backed) has no inside for a ray to cross, so its
+# points cast none.
 BEAM_STEP = 0.02     # a ray meets the target within this of a sample; its least stride
 BEAM_REACH = 1.2     # rays end this far from their point (normalised units)
 BEAM_STRIDE = 0.1    # the farthest a ray strides per round (the nearest-sample search radius)
@@ -196,7 +197,8 @@ def _first_hits(tree, origins, dirs, tags=None, start=2 * BEAM_STEP, reach=BEAM_
     `tree`), s from `start` to `reach`, against the target samples in `tree`: (s where a
     sample first lies within BEAM_STEP, -1 for none (R,) float; that sample's index (R,)).
     Each round strides by the distance to the nearest sample (at most BEAM_STRIDE) less
-    BEAM_STEP, at least half of BEAM_STEP, so a ray cannot stride over the surface."""
+    BEAM_STEP, at least half of BEAM_STEP, so a ray cannot stride over the surface; after
+    `rounds` rounds a ray that still grazes a surface counts as meeting nothing."""
     s = np.full(len(origins), float(start))
     hit_at = np.full(len(origins), -1.0)
     index = np.zeros(len(origins), dtype=np.int64)

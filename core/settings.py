@@ -114,7 +114,8 @@ class FitSettings:
             (0 <= self.stretch_sampling <= 1, "Stretch sampling must be between 0 and 1."),
             (self.shape_weight >= 0 and self.kinetic_weight >= 0 and self.outside_weight >= 0,
              "Regulariser weights must not be negative."),
-            (self.beam_weight >= 0, "Gap Pull must not be negative: 0 turns it off."),
+            (0 <= self.beam_weight < float("inf"),  # NaN fails too
+             "Gap Pull must be a number of at least 0: 0 turns it off."),
             (self.outside_margin >= 0, "The outside margin must not be negative."),
             (MIN_LEVEL <= self.resolution <= MAX_LEVEL, LEVEL_MESSAGE),
             (MIN_STEPS <= self.train_steps <= MAX_STEPS,

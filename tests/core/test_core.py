@@ -285,8 +285,9 @@ def test_fit_refuses_bad_points_and_settings():
         core.FitSettings(resolution=12).validate()
     with pytest.raises(ValueError, match="Regulariser weights must not be negative"):
         core.user_settings(outside_weight=-0.5)  # would push the surface out of the target
-    with pytest.raises(ValueError, match="Gap Pull must not be negative: 0 turns it off"):
-        core.user_settings(beam_weight=-1.0)  # would push membranes away from the walls they span
+    for bad in (-1.0, float("inf"), float("nan")):  # away from the walls; a diverging fit
+        with pytest.raises(ValueError, match="Gap Pull must be a number of at least 0"):
+            core.user_settings(beam_weight=bad)
     with pytest.raises(ValueError, match="outside margin must not be negative"):
         core.user_settings(outside_margin=-0.01)
 

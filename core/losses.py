@@ -109,7 +109,8 @@ def _facing_nearest(tree, query, query_normals, normals):
 
 def _beyond(batch):
     """(N,) how far each flowed point lies beyond its nearest target sample's tangent plane,
-    along that sample's outward normal (an open sheet's: the side the point's surface faces)."""
+    along that sample's outward normal (an open sheet's: the side the point's surface faces),
+    and (N, 3) the offset from that sample to the point."""
     x1, dev = batch.points, batch.points.device
     idx = batch.nearest_target
     target = batch.target.detach()[torch.as_tensor(idx, device=dev)].cpu().numpy()  # (N, 3) only
@@ -117,7 +118,8 @@ def _beyond(batch):
     if batch.target_backed is not None:  # an open sheet has two outsides: the point's own side
         facing = np.einsum("nd,nd->n", batch.point_normals, normals) >= 0
         normals = np.where((batch.target_backed[idx] | facing)[:, None], normals, -normals)
-    return np.einsum("nd,nd->n", x1.detach().cpu().numpy() - target, normals)
+    offset = x1.detach().cpu().numpy() - target
+    return np.einsum("nd,nd->n", offset, normals), offset
 
 
 def outside(batch):
@@ -135,7 +137,7 @@ def outside(batch):
     if batch.point_normals is None or batch.target_normals is None or batch.nearest_target is None:
         return batch.points.new_zeros(())
     x1, dev = batch.points, batch.points.device
-    beyond = _beyond(batch)
+    beyond, _ = _beyond(batch)
     mask = beyond > batch.outside_margin
     if not mask.any():
         return x1.new_zeros(())
@@ -170,11 +172,10 @@ def beam(batch):
     if batch.point_normals is None or batch.target_normals is None or batch.nearest_target is None:
         return batch.points.new_zeros(())
     x1, dev = batch.points, batch.points.device
-    outside = _beyond(batch) > batch.outside_margin
+    beyond, offset = _beyond(batch)
+    outside = (beyond > batch.outside_margin) & (np.linalg.norm(offset, axis=1) >= BEAM_MIN_OFF)
     if batch.target_backed is not None:  # an open sheet: no inside for a ray to cross
         outside &= batch.target_backed[batch.nearest_target]
-    near = batch.target.detach()[torch.as_tensor(batch.nearest_target, device=dev)]
-    outside &= (x1.detach() - near).norm(dim=1).cpu().numpy() >= BEAM_MIN_OFF
     cand = np.flatnonzero(outside)
     if not len(cand):
         return x1.new_zeros(())

@@ -132,7 +132,8 @@ def bar_table(results):
     """Against the bar: ours vs the best Shrinkwrap at the same vertex count."""
     header = ["Target", "Kind", "F@0.1% ours / Shrinkwrap", "F@0.5% ours / Shrinkwrap",
               "F@1% ours / Shrinkwrap", "Normal cons. ours / Shrinkwrap", "Parts",
-              "Vertices ours / Shrinkwrap", "Pulled back / snap held / relaxed", "Self-int. faces ours",
+              "Vertices ours / Shrinkwrap", "Pulled back / snap held / relaxed / creased",
+              "Self-int. faces ours",
               "Seconds ours", "Closer at all three?"]
     rows = []
     for t in results["targets"]:
@@ -148,7 +149,8 @@ def bar_table(results):
                     + [f"{ours['normal_consistency']:.3f} / {best['normal_consistency']:.3f}",
                        _fmt(ours.get("parts"), "{}"), f"{ours['vertices']:,} / {best['vertices']:,}",
                        _fmt(ours.get("pulled_back"), "{:,}") + " / " + _fmt(ours.get("snap_held"), "{:,}")
-                       + " / " + _fmt(ours.get("relaxed"), "{:,}"),
+                       + " / " + _fmt(ours.get("relaxed"), "{:,}")
+                       + " / " + _fmt(ours.get("creased"), "{:,}"),
                        ours.get("self_intersections_bvh"), _fmt(ours["seconds"], "{:.1f}"),
                        ("yes" if closer else "no") + clean])
     return _table(header, rows)

@@ -166,6 +166,7 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
         "pulled_distance": round(result.pulled_distance, 4),
         "snap_held": result.snap_held,
         "relaxed": result.relaxed,
+        "creased": result.creased,
         "seed": model.settings.seed,
     }
     store_figures(obj, figures)

@@ -15,7 +15,7 @@ import torch
 
 from .field import BlendedField
 from .intersect import self_intersecting_faces
-from .pipeline import output_mesh, path_mesh
+from .pipeline import check_as_stored, clean_moves, output_mesh, path_mesh
 from .solvers import integrate
 
 PATHS = ("DIRECT", "THROUGH_SPHERE")
@@ -64,7 +64,8 @@ def blend_state(model_a, model_b, level, s, path, find=self_intersecting_faces):
     """The state (V, 3) in target space at blend s from A's shape (0) to B's shape (1).
 
     DIRECT flows the sphere with (1 - s)·f_A + s·f_B, then takes (1 - s) of A's and s of
-    B's snap onto its target (so both ends are exactly the two outputs); THROUGH_SPHERE goes back along A to
+    B's snap onto its target, and the same shares of their creases (so both ends are the
+    two outputs); THROUGH_SPHERE goes back along A to
     the sphere, then forward along B. The state is untangled along its own path like an
     output mesh; the normalisation is interpolated with s."""
     if path == 'DIRECT':
@@ -82,6 +83,10 @@ def blend_state(model_a, model_b, level, s, path, find=self_intersecting_faces):
         seen = functools.partial(blend_transform, model_a, model_b, s)
         x, _ = path_mesh(np.concatenate([walk, snapped[None]]), faces, find, snapped=True,
                          seen=seen)
+        if find is not None:  # each end's edges and corners (FittedFlow.creased), blended
+            goal = (x + (1.0 - s) * (model_a.creased(x, faces) - x)
+                    + s * (model_b.creased(x, faces) - x))
+            x, _ = clean_moves(x, snapped, goal, faces, check_as_stored(find, seen))
     elif s <= 0.5:  # THROUGH_SPHERE: back along A to the sphere, then forward along B
         x = output_mesh(model_a, level, find, 1.0 - 2.0 * s)[0]
     else:

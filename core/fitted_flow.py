@@ -173,6 +173,16 @@ class FittedFlow:
             self._tree = cKDTree(self._samples)
         return snap.snap(verts, faces, self._samples, self._tree, self._normals)
 
+    def creased(self, verts, faces):
+        """`verts` (V, 3) normalised, a snapped output, moved onto the target's edges and
+        corners near them (snap.crease); unchanged without stored normals or with
+        settings.snap off."""
+        if not self.snaps or self._normals is None:
+            return np.asarray(verts, dtype=np.float64)
+        if self._tree is None:
+            self._tree = cKDTree(self._samples)
+        return snap.crease(verts, faces, self._samples, self._normals, self._tree)
+
     def sample_distance(self, verts):
         """(V,) distance from each of `verts` (V, 3) normalised to the nearest stored target
         sample, or None without samples."""

@@ -30,6 +30,7 @@ class FitResult:
     pulled_distance: float = 0.0  # the farthest of them from its place, unit-ball units
     snap_held: int = 0         # vertices at the flow's end whose snap was held back (or part of it)
     relaxed: int = 0           # vertices smoothed where the flowed sphere crossed itself (untangle.relax)
+    creased: int = 0           # vertices moved onto the target's edges and corners (snap.crease)
     source_crossing: int = 0   # faces of a source mesh that crossed already at t=0 (left so)
 
 
@@ -46,8 +47,10 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     and reports 0. `report`, a dict, receives what the untangling gave up: "pulled_back"
     (vertices held back behind the flow's end), "pulled_distance" (the farthest of them
     from its place, normalised), "snap_held" (vertices at the flow's end whose last-
-    millimetre snap was held back) and "relaxed" (vertices smoothed first where a flowed
-    sphere crossed itself, untangle.relax; the snap is then made again from there).
+    millimetre snap was held back), "relaxed" (vertices smoothed first where a flowed
+    sphere crossed itself, untangle.relax; the snap is then made again from there) and
+    "creased" (vertices that reached the snap and then moved onto the target's edges and
+    corners, snap.crease, wherever that crosses nothing).
 
     A source mesh (Morph Onto) that crosses itself at t=0 keeps those crossings: its
     connected parts that cross each other at t=0 may go on crossing each other
@@ -72,7 +75,33 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
         if report is not None:
             report["relaxed"] = int(relaxed.sum())
     verts, faces = path_mesh(states, faces, find, report, reach, snapped, seen=model.to_target)
+    if snapped and find is not None and not model.from_mesh:
+        verts, creased = clean_moves(verts, states[-1], model.creased(verts, faces), faces,
+                                     check_as_stored(find, model.to_target))
+        if report is not None:
+            report["creased"] = creased
     return verts, faces, level, 0
+
+
+def clean_moves(verts, end, goal, faces, check):
+    """`verts` (V, 3), a clean mesh, with each vertex that stands at the path's end `end`
+    (V, 3) moved to `goal` (V, 3), and each move that makes faces cross by `check` taken
+    back, round by round, until nothing crosses (a crossing pair always has a vertex that
+    moved, since `verts` is clean): (verts (V, 3), the number of vertices moved)."""
+    moved = (verts == end).all(axis=1) & (goal != verts).any(axis=1)
+    trial = np.where(moved[:, None], goal, verts)
+    while moved.any():
+        bad = check(trial, faces)
+        if not len(bad):
+            break
+        back = np.zeros(len(verts), dtype=bool)
+        back[faces[bad].ravel()] = True
+        back &= moved
+        if not back.any():  # not these moves' crossing: leave the mesh as it was
+            return verts, 0
+        trial[back] = verts[back]
+        moved &= ~back
+    return trial, int(moved.sum())
 
 
 # `relax` smooths only vertices of a flowed sphere at least this far (normalised units) from
@@ -112,7 +141,7 @@ def path_mesh(states, faces, find=self_intersecting_faces, report=None, reach=No
     verts, step, _ = untangle(states, faces, find, reach=reach)
     if (step < len(states) - 1).any():  # take back what the fall-off gave up where it can
         verts, step = advance(states, faces, find, step)
-    stored = _as_stored(find, seen)
+    stored = check_as_stored(find, seen)
     if len(stored(verts, faces)):
         verts, step, _ = untangle(states, faces, stored, reach=reach, step=step)
     if report is not None:
@@ -134,7 +163,7 @@ def path_mesh(states, faces, find=self_intersecting_faces, report=None, reach=No
 CLEARANCE = 1e-5
 
 
-def _as_stored(find, seen=None):
+def check_as_stored(find, seen=None):
     """`find` on the vertices rounded to float32 (as a Blender mesh stores them), on that
     surface moved CLEARANCE out and in along its normals (sheets closer than that touch),
     and in the space `seen` maps the rounded vertices to (None: normalised only): (B,)

@@ -317,3 +317,58 @@ def test_an_output_relaxes_a_flowed_spheres_crumple_and_reports_it_but_never_a_u
     report = {}
     pipeline.output_mesh(mesh, 3, intersect.self_intersecting_faces, report=report)
     assert "relaxed" not in report and report["pulled_back"] > 0
+
+
+def _cube_samples(n=60_000, seed=0):
+    """Samples (n, 3) of the cube [-0.5, 0.5]³ and their outward normals (n, 3)."""
+    rng = np.random.default_rng(seed)
+    points, normals = [], []
+    for axis in range(3):
+        for side in (-0.5, 0.5):
+            p = rng.uniform(-0.5, 0.5, (n // 6, 3))
+            p[:, axis] = side
+            q = np.zeros_like(p)
+            q[:, axis] = np.sign(side)
+            points.append(p)
+            normals.append(q)
+    return np.concatenate(points), np.concatenate(normals)
+
+
+def test_the_crease_puts_vertices_near_a_sharp_edge_on_it_and_leaves_flat_ones():
+    samples, normals = _cube_samples()
+    verts, faces = core.icosphere(4)
+    on_cube = 0.5 * verts / np.abs(verts).max(axis=1, keepdims=True)  # rays onto the cube
+    moved = snap.crease(on_cube, faces, samples, normals)
+    outside = np.abs(moved).max(axis=1)
+    assert np.abs(outside - 0.5).max() < 1e-3  # still on the cube
+    on_edge = lambda p: (np.abs(np.abs(p) - 0.5) < 1e-3).sum(axis=1) >= 2  # noqa: E731
+    assert on_edge(moved).sum() > 2 * on_edge(on_cube).sum()
+    # a vertex in the middle of a face is the snap's business: it stays where it is
+    inner = (np.abs(np.abs(on_cube) - 0.5) > 0.1).sum(axis=1) == 2
+    assert inner.sum() > 100 and np.array_equal(moved[inner], on_cube[inner])
+    # no vertex moves more than CREASE_REACH of its edges' mean length
+    step = np.linalg.norm(moved - on_cube, axis=1)
+    assert step.max() < snap.CREASE_REACH * snap._mean_edge(on_cube, faces).max()
+
+
+def test_the_crease_leaves_a_rounded_surface_alone():
+    fine, fine_faces = core.icosphere(6)
+    samples, tri = core.sample_surface(fine * 0.3, fine_faces, 60_000, 0, return_faces=True)
+    normals = core.outward_normals(fine, fine_faces)[tri]
+    verts, faces = core.icosphere(4)
+    assert np.array_equal(snap.crease(verts * 0.3, faces, samples, normals), verts * 0.3)
+
+
+def test_clean_moves_takes_back_only_the_moves_that_make_faces_cross():
+    from neural_morph.core import intersect, pipeline
+    verts, faces = core.icosphere(3)
+    goal = verts.copy()
+    goal[0] = -1.5 * verts[0]  # through the far side
+    goal[5] = 1.01 * verts[5]  # a little outward: crosses nothing
+    end = verts.copy()
+    end[7] += 0.01  # vertex 7 was held back before the end: it stays put
+    goal[7] = 1.01 * verts[7]
+    out, count = pipeline.clean_moves(verts, end, goal, faces, intersect.self_intersecting_faces)
+    assert count == 1 and np.array_equal(out[5], goal[5])
+    assert np.array_equal(out[0], verts[0]) and np.array_equal(out[7], verts[7])
+    assert intersect.count_self_intersections(out, faces) == 0

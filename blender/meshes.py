@@ -100,14 +100,19 @@ def self_intersecting_faces_bvh(verts, faces, pairs=False):
 # (faces' bytes, faces as lists) of the last check: the untangle checks one mesh's faces
 # tens of times per output, and their tolist() was about a third of each check (the cow's
 # output, 20,480 faces: 18 ms of 58 per check). One tuple, swapped whole,
-# so a fitting thread and the main thread never see half of it.
+# so a fitting thread and the main thread never see half of it. Only meshes up to
+# _CACHED_FACES faces are kept (level 6, about 14 MB of lists): a level-8 remesh's
+# 1.3 million faces would hold about 200 MB for as long as Blender runs.
 _last_faces: tuple = (b"", [])
+_CACHED_FACES = 100_000
 
 
 def _faces_list(faces):
     """`faces` (F, 3) int64 as nested lists for BVHTree.FromPolygons, the last call's own
     when the faces are the same."""
     global _last_faces
+    if len(faces) > _CACHED_FACES:
+        return faces.tolist()
     key = faces.tobytes()
     last = _last_faces
     if last[0] == key:

@@ -279,3 +279,18 @@ def test_continue_fit_refuses_plain_meshes(scene):
     bpy.ops.mesh.primitive_cube_add()
     with pytest.raises(RuntimeError, match="holds no fitted flow"):
         bpy.ops.neural_morph.fit(continue_fit=True, **SMALL)
+
+
+def test_the_bvh_check_sees_faces_changed_in_place_since_its_last_call():
+    # the check keeps the last faces' lists (meshes._faces_list): the same array,
+    # rewritten in place, must be read again
+    verts, faces = core.icosphere(2)
+    crossing = verts.copy()
+    crossing[0] = -1.5 * verts[0]  # one vertex through the far side
+    assert len(meshes.self_intersecting_faces_bvh(crossing, faces)) > 0
+    clean_faces = faces.copy()
+    assert len(meshes.self_intersecting_faces_bvh(verts, clean_faces)) == 0
+    clean_faces[:] = faces[::-1]  # the same array object, other faces in it
+    other = crossing.copy()
+    assert np.array_equal(meshes.self_intersecting_faces_bvh(other, clean_faces),
+                          np.sort(len(faces) - 1 - meshes.self_intersecting_faces_bvh(crossing, faces)))

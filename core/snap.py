@@ -63,9 +63,10 @@ SNAP_BACK_CLEARANCE = 0.0005
 # eigenvalue of the sum of n·nᵀ at least CREASE_RANK of the largest), the vertex moves to
 # the point nearest all of them, if it lies within CREASE_FIT of them (root mean square:
 # a rounded surface fits no edge that well) and within CREASE_REACH of the vertex's mean
-# edge length. Saved flows of the 22 bench targets, outputs with and without it (README,
-# "Held-out shapes"): F@0.1% spiky 0.235 -> 0.252, fandisk 0.245 -> 0.254, Suzanne
-# 0.256 -> 0.267, the comb 0.113 -> 0.119; nothing pulled back
+# edge length. The bench's quality runs before and after it, the same flows (README,
+# "Held-out shapes", out/bench_c1 and out/bench_c2): F@0.1% spiky 0.234 -> 0.252,
+# fandisk 0.246 -> 0.256, Suzanne 0.257 -> 0.268, the comb 0.114 -> 0.116; nothing
+# pulled back, no target lower by more than 0.001
 CREASE_NEIGHBOURS = 16
 CREASE_RANK = 0.1
 CREASE_FIT = 0.0015

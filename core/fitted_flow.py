@@ -169,9 +169,7 @@ class FittedFlow:
         with settings.snap off."""
         if not self.snaps:
             return np.asarray(verts, dtype=np.float64)
-        if self._tree is None:
-            self._tree = cKDTree(self._samples)
-        return snap.snap(verts, faces, self._samples, self._tree, self._normals)
+        return snap.snap(verts, faces, self._samples, self._sample_tree(), self._normals)
 
     def creased(self, verts, faces):
         """`verts` (V, 3) normalised, a snapped output, moved onto the target's edges and
@@ -179,18 +177,20 @@ class FittedFlow:
         settings.snap off."""
         if not self.snaps or self._normals is None:
             return np.asarray(verts, dtype=np.float64)
-        if self._tree is None:
-            self._tree = cKDTree(self._samples)
-        return snap.crease(verts, faces, self._samples, self._normals, self._tree)
+        return snap.crease(verts, faces, self._samples, self._normals, self._sample_tree())
 
     def sample_distance(self, verts):
         """(V,) distance from each of `verts` (V, 3) normalised to the nearest stored target
         sample, or None without samples."""
         if self._samples is None:
             return None
+        return self._sample_tree().query(np.asarray(verts, dtype=np.float64))[0]
+
+    def _sample_tree(self):
+        """The KD-tree of the stored target samples, built on first use (samples stored)."""
         if self._tree is None:
             self._tree = cKDTree(self._samples)
-        return self._tree.query(np.asarray(verts, dtype=np.float64))[0]
+        return self._tree
 
     def chamfer(self, verts, faces):
         """The reported Chamfer figure (metrics.mesh_chamfer) of a mesh (V, 3) normalised

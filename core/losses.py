@@ -152,8 +152,8 @@ def outside(batch):
 # least BEAM_MIN_OFF from its nearest sample casts a ray inward along its own normal;
 # where the ray meets the target within BEAM_REACH, the point is pulled towards that hit,
 # the pull growing with the depth up to BEAM_CAP (a Huber loss): the cloth's lower edge
-# rises towards the table top at every seed, where without it the legs came free at one
-# seed in three (README, "Held-out shapes", "The beam term"). Points nearer the target
+# rises towards the table top at every seed, where without it the legs came free at two
+# seeds in five (README, "Held-out shapes", "The beam term at five seeds"). Points nearer the target
 # than BEAM_MIN_OFF are left to the other terms: pulling those into gaps narrower than the
 # field resolves (a 2% slot) crumpled the surface (slot F@0.5% 0.864 -> 0.836 without that
 # floor). An open sheet (samples not backed) has no inside for a ray to cross, so its

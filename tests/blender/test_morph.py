@@ -131,7 +131,8 @@ def test_animate_is_clean_on_every_frame(scene):
 @pytest.mark.slow
 def test_morph_between_is_clean_on_every_frame(scene):
     ring()
-    fitted(lambda: bpy.ops.mesh.primitive_monkey_add(location=(3, 0, 0)), "Monkey", **THIN)
+    monkey = fitted(lambda: bpy.ops.mesh.primitive_monkey_add(location=(3, 0, 0)), "Monkey", **THIN)
+    assert monkey["neural_morph_creased"] > 0  # an end with vertices on sharp edges (snap.crease)
     for path in ("DIRECT", "THROUGH_SPHERE"):
         assert bpy.ops.neural_morph.morph_between(source="Ring Morph", target="Monkey Morph", keys=3,
                                                   path=path, frame_start=1, frame_end=60) == {'FINISHED'}
@@ -168,6 +169,7 @@ def test_animate_again_replaces_and_reverse_plays_backwards(morph):
 def test_morph_between_starts_at_a_and_ends_at_b(scene):
     a = fitted(lambda: bpy.ops.mesh.primitive_monkey_add(location=(0, 0, 0)), "A")
     b = fitted(lambda: bpy.ops.mesh.primitive_cube_add(location=(4, 1, 0), size=3), "B")
+    assert b["neural_morph_creased"] > 0  # the cube's edges: its end is creased (snap.crease)
     for path in ("DIRECT", "THROUGH_SPHERE"):
         before = counts()
         assert bpy.ops.neural_morph.morph_between(source="A Morph", target="B Morph", keys=5,

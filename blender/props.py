@@ -34,6 +34,9 @@ def fit_properties():
         "beam_weight": FloatProperty(
             default=_DEFAULTS.beam_weight, soft_min=0.0, soft_max=S.SOFT_MAX_BEAM_WEIGHT,
             precision=2, step=10, **text("beam_weight")),  # the fit refuses < 0, never clamps
+        "inside_weight": FloatProperty(
+            default=_DEFAULTS.inside_weight, soft_min=0.0, soft_max=S.SOFT_MAX_INSIDE_WEIGHT,
+            precision=2, step=5, **text("inside_weight")),  # the fit refuses < 0, never clamps
         "seed": int_setting("seed", soft_min=0),  # the fit refuses < 0, never clamps
     }
 

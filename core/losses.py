@@ -39,6 +39,9 @@ class Batch:
     outside_margin: float = 0.0     # how far beyond the target a point must be for `outside`
     target_backed: np.ndarray | None = None  # (M,) bool: surface behind each of `target` (None: all)
     nearest_target: np.ndarray | None = None  # (N,) index of each point's nearest in `target` (chamfer)
+    inside_start: torch.Tensor | None = None  # (P, 3) probes inside the target flowed back to t = 0
+    inside_share: float = 1.0       # the share of all probes those stand for (the unreached ones)
+    spheres: tuple | None = None    # (centres (K, 3), radii (K,)) of the start spheres, tensors
 
 
 TAG_GAP = 16.0  # parts lie this far apart in the 4th coordinate: never nearest to each other
@@ -219,6 +222,54 @@ def _first_hits(tree, origins, dirs, tags=None, start=2 * BEAM_STEP, reach=BEAM_
     return hit_at, index
 
 
+# The inside term (issue 16). The flow is invertible, so a point of space lies inside the
+# output exactly when the flow carries it back into a start sphere. Probes just inside
+# the target (samples moved in along their normals) must come back inside a sphere: a
+# tooth, a leg or a letter's stroke that the surface has not reached yet holds probes
+# that come back outside, and the term pulls the field along their whole way back, so
+# the surface is led into the branch instead of stopping at its root. A hinge on the
+# probe's start-space radius: probes already inside pull nothing. Its mirror image,
+# probes just outside the target that must come back outside, was measured and dropped:
+# it hung a cloth between a table's legs (README, "Held-out shapes", "The inside term").
+INSIDE_OFFSETS = (0.01, 0.02, 0.04)  # probes lie this far inside the target (normalised units)
+INSIDE_CLEAR = 0.8     # ... and keep at least this share of it from every other sample
+INSIDE_SHARE = 0.25    # unreached probes flowed back per iteration, at most, as a share of the points
+INSIDE_POOL = 20_000   # target samples the probes are made from, once per fit
+
+
+def inside_probes(unit, normals, backed, rng):
+    """Probe points just inside the target: (P, 3) float64, normalised space, from up to
+    INSIDE_POOL of `unit` (M, 3) moved against their unit outward `normals` (M, 3) by each
+    of INSIDE_OFFSETS, kept where no sample is nearer than INSIDE_CLEAR of the offset (past
+    a thin wall's far side). Samples not `backed` (M,) bool, an open sheet's, give none: a
+    sheet has no inside."""
+    pick = rng.choice(len(unit), min(len(unit), INSIDE_POOL), replace=False)
+    if backed is not None:
+        pick = pick[backed[pick]]
+    tree = cKDTree(unit)
+    kept = []
+    for offset in INSIDE_OFFSETS:
+        q = unit[pick] - offset * normals[pick]
+        dist, _ = tree.query(q)
+        kept.append(q[dist >= INSIDE_CLEAR * offset])
+    return np.concatenate(kept) if kept else np.zeros((0, 3))
+
+
+def start_radius(points, centres, radii):
+    """(P,) distance of each of `points` (P, 3) from its nearest start sphere's centre
+    (`centres` (K, 3)), over that sphere's radius (`radii` (K,)): above 1 outside them all."""
+    return ((points[:, None, :] - centres[None]).norm(dim=2) / radii[None]).min(dim=1).values
+
+
+def inside(batch):
+    """Probes inside the target that the flow carries back outside every start sphere:
+    `inside_share` × mean over the probes of relu(r - 1), r = start_radius. 0 without probes."""
+    start = batch.inside_start
+    if start is None or batch.spheres is None:
+        return batch.points.new_zeros(())
+    return batch.inside_share * F.relu(start_radius(start, *batch.spheres) - 1.0).mean()
+
+
 def shape(batch):
     """Triangle shape of the flowed icosphere: mean over triangles of var(squared edge
     lengths) / mean(squared edge lengths)², 0 for equilateral triangles, large for slivers.
@@ -252,6 +303,7 @@ def jacobian(batch, eps=1e-2):
 
 # (term, name of its FitSettings weight; None means weight 1), in the order they are added.
 TERMS = ((chamfer, None), (outside, "outside_weight"), (beam, "beam_weight"),
+         (inside, "inside_weight"),
          (shape, "shape_weight"), (kinetic, "kinetic_weight"), (jacobian, "jacobian_weight"))
 
 

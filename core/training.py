@@ -38,6 +38,9 @@ DIVERGENCE_RETRIES = 2
 # a source mesh flows all its vertices each iteration up to this many times `points`
 VERTEX_BUDGET = 2
 STRETCH_REFRESH = 25  # iterations between updates of the stretch sampler's flowed areas
+INSIDE_STREAM = 1     # the inside term's random stream, beside the fit's own (seed)
+INSIDE_REFRESH = 25   # iterations between the inside term's checks of which probes are unreached
+INSIDE_CHECK = 4096   # probes each check flows back
 
 
 def fit(target_points, settings=None, progress=None, cancel=None, init=None, snapshot=None,
@@ -187,6 +190,9 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
         for a in (model.start.centres, model.start.radii)]
     sampler = (_MeshSampler if model.from_mesh else _StartSampler)(settings, model.start, rng, device)
     kinetic = _KineticField(field)
+    probes = None  # the inside term's (losses.inside)
+    if settings.inside_weight and normals_unit is not None and not model.from_mesh:
+        probes = _InsideProbes(unit, normals_unit, backed, settings, spheres_t)
     start = time.perf_counter()
     history = list(model.history)
     for it in range(settings.iterations):
@@ -224,6 +230,8 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
                 batch.target_normals = normals_unit
                 batch.target_backed = backed
                 batch.outside_margin = settings.outside_margin
+            if probes is not None:
+                probes.add(batch, field, times, refresh=(it - warm) % INSIDE_REFRESH == 0)
             if settings.jacobian_weight:
                 _add_probes(batch, field, path[:, :, :3], times, settings, rng, device)
             loss = losses.total(batch, settings)
@@ -290,6 +298,50 @@ def _add_probes(batch, field, states, times, settings, rng, device):
     d = torch.as_tensor(rng.standard_normal((len(batch.probe), 3)), dtype=torch.float32, device=device)
     batch.probe_dirs = d / d.norm(dim=1, keepdim=True)
     batch.field, batch.lipschitz = field, settings.lipschitz
+
+
+class _InsideProbes:
+    """The inside term's probes (losses.inside_probes, (P, 3) normalised) and which of them
+    the flow leaves unreached, drawn from a generator of their own, so a target without
+    probes (an open sheet) trains exactly as with the term off.
+
+    On a refresh, INSIDE_CHECK probes are flowed back without gradients; those that come
+    back outside every start sphere are the unreached ones. Each iteration flows up to
+    INSIDE_SHARE × points of them back with gradients, and the term is scaled by the
+    unreached share, so its expectation is that over all probes, while a shape the surface
+    already fills pays for little more than the checks."""
+
+    def __init__(self, unit, normals, backed, settings, spheres):
+        self.settings, self.spheres = settings, tuple(spheres)
+        self.rng = np.random.default_rng([settings.seed, INSIDE_STREAM])
+        self.probes = torch.as_tensor(losses.inside_probes(unit, normals, backed, self.rng),
+                                      dtype=torch.float32, device=spheres[0].device)
+        self.unreached, self.share = self.probes[:0], 0.0
+
+    @torch.no_grad()
+    def _refresh(self, field):
+        s = self.settings
+        pick = torch.as_tensor(self.rng.choice(len(self.probes), min(INSIDE_CHECK, len(self.probes)),
+                                               replace=False), device=self.probes.device)
+        ends = torch.tensor([1.0, 0.0], device=self.probes.device)
+        back = integrate(field, self.probes[pick], ends, s.method, s.train_steps)[-1]
+        out = losses.start_radius(back, *self.spheres) > 1.0
+        self.unreached, self.share = self.probes[pick][out], float(out.float().mean())
+
+    def add(self, batch, field, times, refresh):
+        """Flow unreached probes back from t = 1 to t = 0 on this iteration's time nodes,
+        into `batch` (inside_start, inside_share, spheres)."""
+        if not len(self.probes):
+            return
+        if refresh:
+            self._refresh(field)
+        if not len(self.unreached):
+            return
+        n = min(max(int(losses.INSIDE_SHARE * self.settings.points), 1), len(self.unreached))
+        pick = torch.as_tensor(self.rng.integers(0, len(self.unreached), n), device=self.probes.device)
+        back = integrate(field, self.unreached[pick], times.flip(0), self.settings.method, None,
+                         self.settings.adjoint)
+        batch.inside_start, batch.inside_share, batch.spheres = back[-1], self.share, self.spheres
 
 
 class _KineticField(nn.Module):

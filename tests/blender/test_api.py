@@ -141,6 +141,8 @@ def test_settings_levels_and_choices_are_checked_with_readme_sentences(suzanne, 
          "Normalization must be one of affine, similarity."),
         (lambda: nm.fit("Suzanne", beam_weight=-1.0, **TINY),
          "Gap Pull must be a number of at least 0: 0 turns it off."),
+        (lambda: nm.fit("Suzanne", inside_weight=float("nan"), **TINY),
+         "The inside weight must be a number of at least 0: 0 turns it off."),
         (lambda: nm.fit("Suzanne", iterations=2.5), "'iterations' must be a whole number, got 2.5."),
         (lambda: nm.fit("Suzanne", learning_rate="fast"), "'learning_rate' must be a number, got 'fast'."),
         (lambda: nm.fit_points(np.random.default_rng(0).normal(size=(64, 3)), iterations=2.5),
@@ -168,6 +170,19 @@ def test_gap_pull_reaches_the_fit_from_the_api_and_the_operator_and_is_kept(suza
     assert nm.flow_of(bpy.data.objects["Suzanne Morph.001"]).settings.beam_weight == 0.5
     with pytest.raises(ValueError, match="Unknown"):
         nm.morph_onto("Suzanne", "Suzanne Morph", beam_weight=1.0)  # a mesh source has no beam
+
+
+def test_inside_pull_reaches_the_fit_from_the_operator_and_is_kept(suzanne):
+    # the inside term is off by default; Inside Pull (inside_weight) turns it on, the
+    # stored flow keeps it, and a mesh source (Morph Onto), which has no inside term,
+    # refuses it
+    import neural_morph_api as nm
+    assert core.FitSettings().inside_weight == 0.0
+    assert bpy.ops.neural_morph.fit(target="Suzanne", inside_weight=0.2, **TINY) == {"FINISHED"}
+    morph = bpy.context.active_object
+    assert nm.flow_of(morph).settings.inside_weight == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="Unknown"):
+        nm.morph_onto("Suzanne", morph.name, inside_weight=0.2)
 
 
 # -- issue 15 item 2: nm.fit calls the fit directly (blender.fitting.fit_objects) -------------

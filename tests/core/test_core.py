@@ -202,10 +202,68 @@ def test_beam_term_pulls_a_membrane_edge_up_its_own_ray_to_the_target_it_meets()
     assert losses.beam(losses.Batch(p, qt, cKDTree(q), qt)).item() == 0.0
 
 
+def test_inside_probes_lie_inside_the_target_and_clear_of_a_thin_walls_far_side():
+    rng = np.random.default_rng(0)
+    # a sphere of radius 0.5 with outward normals: every probe lies inside, at an offset
+    d = rng.standard_normal((4000, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    probes = losses.inside_probes(0.5 * d, d, None, rng)
+    radii = np.linalg.norm(probes, axis=1)
+    assert len(probes) == 3 * 4000  # nothing else lies near: every offset of every sample
+    assert np.allclose(np.sort(np.unique(np.round(0.5 - radii, 6))), losses.INSIDE_OFFSETS)
+    # an open sheet (no sample backed) has no inside
+    assert len(losses.inside_probes(0.5 * d, d, np.zeros(4000, dtype=bool), rng)) == 0
+    # a wall 0.03 thick (two facing planes): probes deeper than its far side are dropped
+    g = np.stack(np.meshgrid(np.linspace(-1, 1, 81), np.linspace(-1, 1, 81)), -1).reshape(-1, 2)
+    top = np.concatenate([g, np.full((len(g), 1), 0.015)], axis=1)
+    bottom = top * [1, 1, -1]
+    wall = np.concatenate([top, bottom])
+    normals = np.concatenate([np.tile([0.0, 0.0, 1.0], (len(g), 1)), np.tile([0.0, 0.0, -1.0], (len(g), 1))])
+    depth = 0.015 - np.abs(losses.inside_probes(wall, normals, None, rng)[:, 2])
+    assert np.allclose(depth, losses.INSIDE_OFFSETS[0])  # only the shallowest fits in the wall
+
+
+def test_inside_term_pulls_only_probes_that_flow_back_outside_every_sphere():
+    start = torch.tensor([[0.5, 0.0, 0.0], [0.0, 1.5, 0.0], [3.2, 0.0, 0.0]],
+                         dtype=torch.float64, requires_grad=True)
+    points = torch.zeros((1, 3), dtype=torch.float64)
+    batch = losses.Batch(points, points, None, points)
+    assert losses.inside(batch).item() == 0.0  # no probes: no term
+    # two spheres: radius 1 at the origin, radius 0.5 at x = 3 (the third probe is inside it)
+    batch.inside_start = start
+    batch.spheres = (torch.tensor([[0.0, 0.0, 0.0], [3.0, 0.0, 0.0]], dtype=torch.float64),
+                     torch.tensor([1.0, 0.5], dtype=torch.float64))
+    value = losses.inside(batch)
+    assert value.item() == pytest.approx(0.5 / 3)
+    value.backward()
+    assert start.grad[1].tolist() == pytest.approx([0.0, 1.0 / 3, 0.0])  # minimising moves it in
+    assert start.grad[[0, 2]].abs().max().item() == 0.0
+
+
+def test_inside_term_leads_the_flow_into_thin_horns():
+    # a ball with two thin horns: after a short fit, the probes just inside the horns that
+    # the flow carries back outside the sphere (a part the surface has not reached) are
+    # far fewer with the inside term than without it
+    verts, faces = core.icosphere(4)
+    horns = sum(np.exp(-(np.arccos(np.clip(verts[:, axis], -1, 1)) / 0.12) ** 2) for axis in (0, 1))
+    verts = verts * (0.5 + horns)[:, None]
+    points, face = core.sample_surface(verts, faces, 5000, 1, return_faces=True)
+    normals = core.sampling.triangle_normals(verts, faces)[face]
+    quick = dict(QUICK, iterations=60, points=128, target_samples=5000)
+    unreached = []
+    for weight in (0.0, 5.0):
+        model = core.fit(points, core.FitSettings(**quick, inside_weight=weight), normals=normals)
+        probes = losses.inside_probes(model.to_normalized(points), model.normals_to_normalized(normals),
+                                      None, np.random.default_rng(0))
+        back = model.flow(probes, t0=1.0, t1=0.0)
+        unreached.append((np.linalg.norm(back, axis=1) > 1.0).mean())
+    assert unreached[1] < 0.5 * unreached[0]
+
+
 def test_loss_terms_share_one_signature_and_weights():
     names = {weight for _, weight in losses.TERMS}
-    assert names == {None, "outside_weight", "beam_weight", "shape_weight", "kinetic_weight",
-                     "jacobian_weight"}
+    assert names == {None, "outside_weight", "beam_weight", "inside_weight", "shape_weight",
+                     "kinetic_weight", "jacobian_weight"}
     assert all(hasattr(core.FitSettings(), w) for w in names - {None})
 
 
@@ -288,6 +346,9 @@ def test_fit_refuses_bad_points_and_settings():
     for bad in (-1.0, float("inf"), float("nan")):  # away from the walls; a diverging fit
         with pytest.raises(ValueError, match="Gap Pull must be a number of at least 0"):
             core.user_settings(beam_weight=bad)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="inside weight must be a number of at least 0"):
+            core.user_settings(inside_weight=bad)
     with pytest.raises(ValueError, match="outside margin must not be negative"):
         core.user_settings(outside_margin=-0.01)
 

@@ -347,7 +347,7 @@ def test_fit_refuses_bad_points_and_settings():
         with pytest.raises(ValueError, match="Gap Pull must be a number of at least 0"):
             core.user_settings(beam_weight=bad)
     for bad in (-1.0, float("inf"), float("nan")):
-        with pytest.raises(ValueError, match="inside weight must be a number of at least 0"):
+        with pytest.raises(ValueError, match="Inside Pull must be a number of at least 0"):
             core.user_settings(inside_weight=bad)
     with pytest.raises(ValueError, match="outside margin must not be negative"):
         core.user_settings(outside_margin=-0.01)

@@ -7,7 +7,8 @@ GRID_EXTENT = 1.25  # the feature grids span [-GRID_EXTENT, GRID_EXTENT]³ of no
 
 
 class VelocityField(nn.Module):
-    """f(x, t) = MLP([x, t, grid features at x]): (N, 3) positions, scalar t -> (N, 3).
+    """f(x, t) = MLP([x, t, grid features at x]): (N, 3) positions, t a scalar or (N, 1)
+    per-point times -> (N, 3).
 
     Dense 3D feature grids at several resolutions (`grid_sizes` cells per side,
     `channels` each), sampled trilinearly, hold the detail; a small residual MLP turns

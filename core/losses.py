@@ -252,7 +252,7 @@ def inside_probes(unit, normals, backed, rng):
         q = unit[pick] - offset * normals[pick]
         dist, _ = tree.query(q)
         kept.append(q[dist >= INSIDE_CLEAR * offset])
-    return np.concatenate(kept) if kept else np.zeros((0, 3))
+    return np.concatenate(kept)
 
 
 def start_radius(points, centres, radii):

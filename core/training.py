@@ -189,7 +189,6 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
         torch.as_tensor(a, dtype=torch.float32, device=device)
         for a in (model.start.centres, model.start.radii)]
     sampler = (_MeshSampler if model.from_mesh else _StartSampler)(settings, model.start, rng, device)
-    kinetic = _KineticField(field)
     probes = None  # the inside term's (losses.inside)
     if settings.inside_weight and normals_unit is not None and not model.from_mesh:
         probes = _InsideProbes(unit, normals_unit, backed, settings, spheres_t)
@@ -209,11 +208,16 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
         else:
             # the flowed areas change slowly: every 25 iterations (issue 19, was 10)
             x0 = sampler.batch(field, refresh=(it - warm) % STRETCH_REFRESH == 0)
+            n = len(x0)
+            # unreached probes of the inside term flow back in the same field calls
+            back = None if probes is None else probes.draw(field, (it - warm) % INSIDE_REFRESH == 0)
+            state = x0 if back is None else torch.cat([x0, back])
             if settings.kinetic_weight:  # the energy rides along as a 4th state
-                state = torch.cat([x0, torch.zeros(len(x0), 1, device=device)], dim=1)
-                path = integrate(kinetic, state, times, settings.method, None, settings.adjoint)
-            else:
-                path = integrate(field, x0, times, settings.method, None, settings.adjoint)
+                state = torch.cat([state, torch.zeros(len(state), 1, device=device)], dim=1)
+            path = integrate(_TrainingDynamics(field, n, settings.kinetic_weight > 0), state, times,
+                             settings.method, None, settings.adjoint)
+            path_back = None if back is None else path[-1, n:, :3]  # at t = 0
+            path = path[:, :n]
             end = path[-1]
             x1 = sampler.surface(end[:, :3])
             pick = rng.integers(0, len(unit_t), settings.target_batch)
@@ -230,8 +234,8 @@ def _fit_once(target_points, settings=None, progress=None, cancel=None, init=Non
                 batch.target_normals = normals_unit
                 batch.target_backed = backed
                 batch.outside_margin = settings.outside_margin
-            if probes is not None:
-                probes.add(batch, field, times, refresh=(it - warm) % INSIDE_REFRESH == 0)
+            if back is not None:
+                probes.fill(batch, path_back)
             if settings.jacobian_weight:
                 _add_probes(batch, field, path[:, :, :3], times, settings, rng, device)
             loss = losses.total(batch, settings)
@@ -328,31 +332,44 @@ class _InsideProbes:
         out = losses.start_radius(back, *self.spheres) > 1.0
         self.unreached, self.share = self.probes[pick][out], float(out.float().mean())
 
-    def add(self, batch, field, times, refresh):
-        """Flow unreached probes back from t = 1 to t = 0 on this iteration's time nodes,
-        into `batch` (inside_start, inside_share, spheres)."""
+    def draw(self, field, refresh):
+        """Unreached probes to flow back this iteration, (n, 3) at t = 1, or None (none left
+        unreached). A refresh first checks which probes are unreached."""
         if not len(self.probes):
-            return
+            return None
         if refresh:
             self._refresh(field)
         if not len(self.unreached):
-            return
+            return None
         n = min(max(int(losses.INSIDE_SHARE * self.settings.points), 1), len(self.unreached))
         pick = torch.as_tensor(self.rng.integers(0, len(self.unreached), n), device=self.probes.device)
-        back = integrate(field, self.unreached[pick], times.flip(0), self.settings.method, None,
-                         self.settings.adjoint)
-        batch.inside_start, batch.inside_share, batch.spheres = back[-1], self.share, self.spheres
+        return self.unreached[pick]
+
+    def fill(self, batch, start):
+        """Put the drawn probes flowed back to `start` (n, 3), t = 0, into `batch`."""
+        batch.inside_start, batch.inside_share, batch.spheres = start, self.share, self.spheres
 
 
-class _KineticField(nn.Module):
-    """Augmented dynamics [x, e]: dx/dt = f(x, t), de/dt = |f(x, t)|² (per point)."""
+class _TrainingDynamics(nn.Module):
+    """The state one training iteration integrates from t = 0 to 1: its first `n` rows are
+    sphere points, dx/dt = f(x, t); the rest are the inside term's probes, flowed back from
+    the target (t = 1) to the start (t = 0), dp/dt = -f(p, 1 - t), in the same field calls
+    (one call per stage, issue 19). With `kinetic`, a 4th column carries ∫ |f|² dt."""
 
-    def __init__(self, field):
+    def __init__(self, field, n, kinetic):
         super().__init__()
-        self.field = field
+        self.field, self.n, self.kinetic = field, int(n), bool(kinetic)
 
     def forward(self, t, state):
-        v = self.field(t, state[:, :3])
+        x, n = state[:, :3], self.n
+        if len(state) > n:
+            t = torch.cat([t.expand(n, 1), (1.0 - t).expand(len(state) - n, 1)])
+            v = self.field(t, x)
+            v = torch.cat([v[:n], -v[n:]])
+        else:
+            v = self.field(t, x)
+        if not self.kinetic:
+            return v
         return torch.cat([v, (v * v).sum(1, keepdim=True)], dim=1)
 
 

@@ -71,16 +71,14 @@ class FitSettings:
     stretch_sampling: float = 1.0  # share of free sphere samples drawn by flowed area
     outside_weight: float = 0.5    # push flowed points beyond the target inward along their normals
     outside_margin: float = 0.01   # how far beyond the target (normalised units) a point must be
-    # pull points off the target along -n to where their ray meets it (losses.beam). Off by
-    # default: at 1 it frees a table's legs at seeds where a cloth hung between them, but
-    # webs a letter's arches and notches (text F@0.5% over five seeds 0.887 -> 0.865;
-    # README, "Held-out shapes", "The beam term at five seeds")
-    beam_weight: float = 0.0
-    # lead the surface into parts of the target it has not reached (losses.inside). Off by
-    # default: at 0.2 the comb 0.596 -> 0.667 at F@0.5% over three seeds and the text
-    # 0.891 -> 0.906, but a table pulls back far more and a fit takes 1.3-1.6 times as
-    # long (README, "Held-out shapes", "The inside term")
-    inside_weight: float = 0.0
+    # pull points off the target along -n to where their ray meets it (losses.beam), and
+    # lead the surface into parts of the target it has not reached (losses.inside). On by
+    # default together (2026-12-07): each makes up for the other's loss (alone, Gap Pull
+    # webs letters and Inside Pull hangs a cloth between a table's legs). Over three seeds
+    # F@0.5% the table 0.705 -> 0.919, the text 0.891 -> 0.942, the comb 0.596 -> 0.668;
+    # the other targets within a draw's noise (README, "Held-out shapes", "Both pulls")
+    beam_weight: float = 1.0
+    inside_weight: float = 0.2
     shape_weight: float = 3e-3     # triangle-shape regulariser on a flowed level-3 icosphere
     kinetic_weight: float = 3e-3   # kinetic energy ∫ |f|² dt: straighter, gentler paths
     jacobian_weight: float = 1e-2  # penalty on the field's stretch rate above `lipschitz`
@@ -213,13 +211,13 @@ USER_SETTINGS = {
               "or cross count as one. One: a single sphere wraps everything"),
     "beam_weight": ("Gap Pull",
                     "Pull membranes that span deep gaps (a cloth between a table's legs) up "
-                    "into them: 1 frees thin legs where a cloth would hang, but can web the "
+                    "into them. With Inside Pull it frees thin legs; alone it can web the "
                     "arches and notches of letters. 0: off"),
     "inside_weight": ("Inside Pull",
                       "Lead the surface into parts of the target it has not reached (a comb's "
                       "teeth, the strokes of letters): points just inside the target that the "
-                      "flow carries back outside the sphere pull on the flow. A fit takes up to "
-                      "1.6 times as long, and a table's legs can come out webbed. 0: off"),
+                      "flow carries back outside the sphere pull on the flow. With Gap Pull it "
+                      "keeps a table's legs free; alone it can web them. 0: off"),
     "seed": ("Seed", "Random seed of the fit"),
 }
 # user settings that take one of a few names (the panel shows a menu, the command line checks)

@@ -160,12 +160,13 @@ def test_settings_levels_and_choices_are_checked_with_readme_sentences(suzanne, 
 
 
 def test_gap_pull_reaches_the_fit_from_the_api_and_the_operator_and_is_kept(suzanne):
-    # the beam term is off by default; Gap Pull (beam_weight) turns it on from the API
-    # and the operator alike, and the stored flow keeps it (Continue Fit trains with it)
+    # the beam term is on by default (1); Gap Pull (beam_weight) sets it from the API and
+    # the operator alike, 0 turns it off, and the stored flow keeps it (Continue Fit
+    # trains with it)
     import neural_morph_api as nm
-    assert core.FitSettings().beam_weight == 0.0
-    morph = nm.fit("Suzanne", beam_weight=1.0, **TINY)
-    assert nm.flow_of(morph).settings.beam_weight == 1.0
+    assert core.FitSettings().beam_weight == 1.0
+    morph = nm.fit("Suzanne", beam_weight=0.0, **TINY)
+    assert nm.flow_of(morph).settings.beam_weight == 0.0
     assert bpy.ops.neural_morph.fit(target="Suzanne", beam_weight=0.5, **TINY) == {"FINISHED"}
     assert nm.flow_of(bpy.data.objects["Suzanne Morph.001"]).settings.beam_weight == 0.5
     with pytest.raises(ValueError, match="Unknown"):
@@ -173,14 +174,14 @@ def test_gap_pull_reaches_the_fit_from_the_api_and_the_operator_and_is_kept(suza
 
 
 def test_inside_pull_reaches_the_fit_from_the_operator_and_is_kept(suzanne):
-    # the inside term is off by default; Inside Pull (inside_weight) turns it on, the
-    # stored flow keeps it, and a mesh source (Morph Onto), which has no inside term,
-    # refuses it
+    # the inside term is on by default (0.2); Inside Pull (inside_weight) sets it, 0 turns
+    # it off, the stored flow keeps it, and a mesh source (Morph Onto), which has no
+    # inside term, refuses it
     import neural_morph_api as nm
-    assert core.FitSettings().inside_weight == 0.0
-    assert bpy.ops.neural_morph.fit(target="Suzanne", inside_weight=0.2, **TINY) == {"FINISHED"}
+    assert core.FitSettings().inside_weight == pytest.approx(0.2)
+    assert bpy.ops.neural_morph.fit(target="Suzanne", inside_weight=0.5, **TINY) == {"FINISHED"}
     morph = bpy.context.active_object
-    assert nm.flow_of(morph).settings.inside_weight == pytest.approx(0.2)
+    assert nm.flow_of(morph).settings.inside_weight == pytest.approx(0.5)
     with pytest.raises(ValueError, match="Unknown"):
         nm.morph_onto("Suzanne", morph.name, inside_weight=0.2)
 

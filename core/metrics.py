@@ -50,3 +50,20 @@ def surface_metrics(verts_a, faces_a, verts_b, faces_b, samples=100_000, seed=0,
     out["normal_consistency"] = float(0.5 * (cos_ab.mean() + cos_ba.mean()))
     return out
 
+
+
+def roughness(verts, faces):
+    """Mean over the edges two triangles share of 1 - cos(the angle between their unit
+    normals): 0 for a plane, about 0.00024 for a level-5 icosphere, growing with every
+    crease and crumple. verts (V, 3), faces (F, 3); any space (scale-free)."""
+    verts, faces = np.asarray(verts, dtype=np.float64), np.asarray(faces, dtype=np.int64)
+    normals = triangle_normals(verts, faces)  # unit; 0 for a degenerate triangle
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    owner = np.tile(np.arange(len(faces)), 3)
+    order = np.lexsort((edges[:, 1], edges[:, 0]))
+    edges, owner = edges[order], owner[order]
+    pair = np.flatnonzero((edges[1:] == edges[:-1]).all(axis=1))  # an edge and its next twin
+    if not len(pair):
+        return 0.0
+    cos = (normals[owner[pair]] * normals[owner[pair + 1]]).sum(axis=1)
+    return float(np.mean(1.0 - np.clip(cos, -1.0, 1.0)))

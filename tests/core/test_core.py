@@ -494,3 +494,18 @@ def test_continued_fit_keeps_the_normalisation_it_started_with():
     more = core.fit(pts, core.user_settings(iterations=2, points=64, resolution=1), init=first)
     assert more.settings.normalization == "similarity"
     assert np.allclose(more.matrix(), first.matrix())
+
+
+def test_roughness_is_zero_on_a_plane_small_on_a_sphere_and_grows_with_crumples():
+    # bench.smoothness measures every frame of an animation with it (issue 16, item 5)
+    square = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0.0]])
+    assert metrics.roughness(square, np.array([[0, 1, 2], [1, 3, 2]])) == 0.0
+    folded = square.copy()
+    folded[3, 2] = 1.0  # the second triangle turned up by atan(√2) about the shared edge
+    assert metrics.roughness(folded, np.array([[0, 1, 2], [1, 3, 2]])) == pytest.approx(
+        1 - np.cos(np.arctan(np.sqrt(2))), abs=1e-9)
+    verts, faces = core.icosphere(5)
+    smooth = metrics.roughness(verts, faces)
+    assert smooth == pytest.approx(metrics.roughness(5.0 * verts + 2.0, faces))  # scale-free
+    crumpled = verts + 0.003 * np.random.default_rng(0).standard_normal(verts.shape)
+    assert 0 < smooth < metrics.roughness(crumpled, faces) / 10

@@ -27,23 +27,28 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODELS = ROOT.parent / "shared" / "models"
 
 
-def load_points(target, count=100_000):
-    """(count, 3) area-weighted samples of the target's surface (the operator's count)."""
+def load_mesh(target):
+    """(verts (V, 3) float64, faces (F, 3) int64 triangles) of the target: Suzanne through
+    the `bpy` module, any other name an OBJ in ../shared/models, or an .obj path."""
     import numpy as np
-    from neural_morph.core.sampling import sample_surface  # torch-free
     if target.lower() == "suzanne":
         import bpy
         bpy.ops.wm.read_homefile(use_empty=True)
         bpy.ops.mesh.primitive_monkey_add()
         mesh = bpy.context.active_object.data
         mesh.calc_loop_triangles()
-        verts = np.array([v.co[:] for v in mesh.vertices], dtype=np.float64)
-        faces = np.array([t.vertices[:] for t in mesh.loop_triangles], dtype=np.int64)
-    else:
-        path = pathlib.Path(target)
-        path = path if path.suffix == ".obj" else MODELS / f"{target}.obj"
-        from bench.objfile import read_obj
-        verts, faces = read_obj(path)
+        return (np.array([v.co[:] for v in mesh.vertices], dtype=np.float64),
+                np.array([t.vertices[:] for t in mesh.loop_triangles], dtype=np.int64))
+    path = pathlib.Path(target)
+    path = path if path.suffix == ".obj" else MODELS / f"{target}.obj"
+    from bench.objfile import read_obj
+    return read_obj(path)
+
+
+def load_points(target, count=100_000):
+    """(count, 3) area-weighted samples of the target's surface (the operator's count)."""
+    from neural_morph.core.sampling import sample_surface  # torch-free
+    verts, faces = load_mesh(target)
     return sample_surface(verts, faces, count, 0)
 
 

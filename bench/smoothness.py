@@ -20,7 +20,7 @@ import types
 
 import numpy as np
 
-from bench.fit_profile import MODELS, ROOT
+from bench.fit_profile import ROOT, load_mesh
 
 
 def frame_states(keys, frames):
@@ -38,7 +38,7 @@ def measure(name, keys_count, frames, level):
     """{target, ends, roughest, at} of one default fit's animation."""
     from neural_morph import core
     from neural_morph.core import animation, metrics, sampling
-    verts, faces = _mesh(name)
+    verts, faces = load_mesh(name)
     points, tri = sampling.sample_surface(verts, faces, 100_000, 0, return_faces=True)
     normals = sampling.triangle_normals(verts, faces)[tri]
     settings = core.FitSettings(resolution=level)
@@ -49,19 +49,6 @@ def measure(name, keys_count, frames, level):
     worst = int(np.argmax(rough))
     return {"target": name, "start": rough[0], "end": rough[-1], "roughest": rough[worst],
             "at": worst / (frames - 1)}
-
-
-def _mesh(name):
-    if name.lower() == "suzanne":
-        import bpy
-        bpy.ops.wm.read_homefile(use_empty=True)
-        bpy.ops.mesh.primitive_monkey_add()
-        mesh = bpy.context.active_object.data
-        mesh.calc_loop_triangles()
-        return (np.array([v.co[:] for v in mesh.vertices], dtype=np.float64),
-                np.array([t.vertices[:] for t in mesh.loop_triangles], dtype=np.int64))
-    from bench.objfile import read_obj
-    return read_obj(MODELS / f"{name}.obj")
 
 
 def main(argv=None):

@@ -42,6 +42,7 @@ import bpy  # noqa: E402  (after BLENDER_USER_RESOURCES)
 import numpy as np  # noqa: E402
 
 from bench import heldout, report, seed_baseline, shrinkwrap, surface_distance  # noqa: E402
+from bench.targets import GENERATED, MOVED, load_target  # noqa: E402
 from tools.build import extension  # noqa: E402
 from tools.docs import render  # noqa: E402
 
@@ -156,8 +157,6 @@ def targets(args):
     return found
 
 
-MOVED = "moved"  # Suzanne moved, rotated (0.3, 0.5, 0.1 rad) and scaled (2, 1, 0.5)
-GENERATED = "generated:"  # + a name in heldout.NAMES: built from Blender primitives
 THRESHOLDS = (0.001, 0.005, 0.01, 0.02)  # F-score thresholds, fractions of the bounding-box diagonal
 
 
@@ -250,36 +249,6 @@ def speed_figures(core, settings, seconds_per_iteration, peak_gflops):
 
 
 # -- one target ------------------------------------------------------------------------------
-def load_target(name, path):
-    """Fresh empty file with the target in it; returns the object (named `name`)."""
-    bpy.ops.wm.read_homefile(use_empty=True)
-    if path is None or path == MOVED:
-        bpy.ops.mesh.primitive_monkey_add()
-        obj = bpy.context.active_object
-        if path == MOVED:
-            obj.location, obj.rotation_euler, obj.scale = (3, -1, 2), (0.3, 0.5, 0.1), (2, 1, 0.5)
-            bpy.context.view_layer.update()
-    elif str(path).startswith(GENERATED):
-        obj = heldout.make(str(path)[len(GENERATED):])
-        bpy.context.view_layer.update()
-    else:
-        if not pathlib.Path(path).is_file():
-            raise FileNotFoundError(f"{path} does not exist")
-        before = set(bpy.data.objects)
-        result = bpy.ops.wm.obj_import(filepath=str(path))
-        new = [o for o in bpy.data.objects if o not in before and o.type == 'MESH']
-        if result != {'FINISHED'} or not new:
-            raise RuntimeError(f"Blender's OBJ importer read no mesh from {path}")
-        if len(new) > 1:  # split by `o`/`g` records: join into one target
-            for o in bpy.context.view_layer.objects:
-                o.select_set(o in new)
-            bpy.context.view_layer.objects.active = new[0]
-            bpy.ops.object.join()
-        obj = new[0]
-    obj.name = name
-    return obj
-
-
 def operator_props(overrides):
     """The operator's default property values with `overrides`, as an attribute object."""
     rna = bpy.ops.neural_morph.fit.get_rna_type()

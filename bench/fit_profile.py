@@ -3,16 +3,17 @@
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.fit_profile [--target cow] [--preset Draft]
         [--iterations N] [--plain] [--top N]
 
-Plain Python under cProfile, in this fresh process: the first-use imports (torch, scipy,
-torchdiffeq, `core.pipeline`), then `core.run_fit` at the operator's defaults on the target
-(Suzanne through the `bpy` module, loaded before the clock starts; any other name is an
-OBJ in ../shared/models, or a path), the numpy self-intersection check standing in for
-Blender's BVH. Rows: the torch backward pass, `grid_sample` and `Linear` (forward), the
-rest of the solver's forward work, KD-tree builds and queries, the untangle and
-self-intersection checks, the optimiser step, the imports, and the rest. cProfile adds its
-own cost to every Python call (`--plain`: no profiler, seconds only). The table counts
-this process's CPU seconds (`--wall`: wall seconds), which other busy processes on the
-machine disturb far less.
+Under cProfile, in this fresh process: the first-use imports (torch, scipy, torchdiffeq,
+`core.pipeline`), then the fit exactly as the Fit button runs it, `blender.fitting.
+fit_objects` at the operator's defaults (the target's normals, open-sheet rays and parts,
+Blender's BVH check, the object written), on the target loaded as the bench loads it
+(Suzanne, or an OBJ of ../shared/models or a path through Blender's importer) before the
+clock starts, with this checkout registered as the add-on. Two tables: the fit's
+sequential phases, which add up to the whole, and the busiest operations by their own
+time in every phase (the backward pass, `grid_sample` and `Linear` forward, KD-tree
+queries, Blender's BVH, the optimiser step). cProfile adds its own cost to every Python
+call (`--plain`: no profiler, seconds only). The tables count this process's CPU seconds
+(`--wall`: wall seconds), which other busy processes on the machine disturb far less.
 """
 import argparse
 import cProfile
@@ -20,8 +21,8 @@ import os
 import pathlib
 import pstats
 import sys
+import tempfile
 import time
-import types
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODELS = ROOT.parent / "shared" / "models"
@@ -45,13 +46,6 @@ def load_mesh(target):
     return read_obj(path)
 
 
-def load_points(target, count=100_000):
-    """(count, 3) area-weighted samples of the target's surface (the operator's count)."""
-    from neural_morph.core.sampling import sample_surface  # torch-free
-    verts, faces = load_mesh(target)
-    return sample_surface(verts, faces, count, 0)
-
-
 def _imports():
     import scipy.spatial  # noqa: F401
     import torch  # noqa: F401
@@ -60,45 +54,89 @@ def _imports():
     from neural_morph.core import pipeline  # noqa: F401
 
 
-# (row, test on a pstats key (file, line, name), "own" time or "cumulative")
+# the phases of one fit, in order: (row, file suffix, function) whose cumulative time it is
+PHASES = (
+    ("sampling, normals and parts (prepare_fit)", os.path.join("blender", "fitting.py"), "prepare_fit"),
+    ("training (core.training.fit)", os.path.join("core", "training.py"), "fit"),
+    ("output step: flow, untangle, snap, crease, Blender's BVH checks (output_mesh)",
+     os.path.join("core", "pipeline.py"), "output_mesh"),
+    ("writing the object (write_fit_result)", os.path.join("blender", "fitting.py"), "write_fit_result"),
+)
+# the busiest operations, own time wherever they run: (row, test on a pstats key's file, name)
 LEAVES = (
-    ("backward (autograd engine)", lambda f, n: "run_backward" in n, "own"),
-    ("grid_sample (forward)", lambda f, n: "grid_sampler" in n, "own"),
-    ("Linear (forward)", lambda f, n: "_nn.linear" in n, "own"),
-    ("KD-tree nearest (queries)", lambda f, n: f.endswith(os.path.join("core", "metrics.py"))
-     and n == "nearest", "own"),
-    ("optimiser step (Adam, schedule)", lambda f, n: f.endswith(("adam.py", "optimizer.py", "optim.py",
-                                                                  "lr_scheduler.py")), "own"),
+    ("backward (autograd engine)", lambda f, n: "run_backward" in n),
+    ("grid_sample (forward)", lambda f, n: "grid_sampler" in n),
+    ("Linear (forward)", lambda f, n: "_nn.linear" in n),
+    ("KD-tree nearest (core.metrics.nearest)",
+     lambda f, n: f.endswith(os.path.join("core", "metrics.py")) and n == "nearest"),
+    ("Blender's BVH (overlap checks, backed rays, trees)",
+     lambda f, n: "BVHTree" in n or "FromPolygons" in n or "ray_cast" in n),
+    ("optimiser step (Adam, schedule)",
+     lambda f, n: f.endswith(("adam.py", "optimizer.py", "optim.py", "lr_scheduler.py"))),
 )
 
 
-def categorise(stats, fit_seconds, import_seconds):
-    """{row: seconds} of the profiled fit from pstats `stats`."""
+def phases(stats, fit_seconds, import_seconds):
+    """{row: seconds} of the sequential phases of the profiled fit (they add up to the
+    whole) from pstats `stats`."""
     raw = stats.stats
-    rows = {name: 0.0 for name, _, _ in LEAVES}
-    for (file, _line, name), (_cc, _nc, own, _cum, _callers) in raw.items():
-        for row, test, _kind in LEAVES:
-            if test(file, name):
-                rows[row] += own
-                break
 
     def cumulative(suffix, name):
         return sum(v[3] for (f, _l, n), v in raw.items() if f.endswith(suffix) and n == name)
-    integrate = cumulative(os.path.join("core", "solvers.py"), "integrate")
-    inside = rows["grid_sample (forward)"] + rows["Linear (forward)"]
-    rows["rest of the forward solver (torchdiffeq, SiLU, cat ...)"] = max(integrate - inside, 0.0)
-    rows["untangle and self-intersection check"] = cumulative(
-        os.path.join("core", "pipeline.py"), "path_mesh")
-    rows["optimiser construction (Adam.__init__, its first-use imports)"] = sum(
-        v[3] for (f, _l, n), v in raw.items() if f.endswith("adam.py") and n == "__init__")
-    rows["first-use imports (torch, scipy, torchdiffeq, core)"] = import_seconds
-    rows["other"] = max(fit_seconds + import_seconds - sum(rows.values()), 0.0)
+    rows = {"first-use imports (torch, scipy, torchdiffeq, core)": import_seconds}
+    rows.update({row: cumulative(suffix, name) for row, suffix, name in PHASES})
+    rows["other (result figures, JSON, the operator's own work)"] = max(
+        fit_seconds + import_seconds - sum(rows.values()), 0.0)
     return rows
+
+
+def leaves(stats):
+    """{row: own seconds} of the busiest operations, in every phase."""
+    rows = {name: 0.0 for name, _ in LEAVES}
+    for (file, _line, name), (_cc, _nc, own, _cum, _callers) in stats.stats.items():
+        for row, test in LEAVES:
+            if test(file, name):
+                rows[row] += own
+                break
+    return rows
+
+
+def _table(rows, total, unit):
+    lines = [f"| Where | {unit} seconds | Share |", "|---|---|---|"]
+    lines += [f"| {name} | {seconds:.2f} | {100 * seconds / total:.0f}% |" for name, seconds in rows]
+    return "\n".join(lines)
+
+
+def _target_object(target):
+    """The target as a Blender object in a fresh file, as the bench loads it: Suzanne, a
+    generated held-out shape (bench/heldout.py), a model of ../shared/models through
+    Blender's OBJ importer, or an .obj path. Blender's user resources in a throwaway folder."""
+    os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="neural_morph_profile_"))
+    from bench import targets  # bpy, no torch
+    heldout = targets.heldout
+    path = pathlib.Path(target)
+    if target.lower() == "suzanne":
+        return targets.load_target("suzanne", None)
+    if target in heldout.NAMES:
+        return targets.load_target(target, targets.GENERATED + target)
+    return targets.load_target(path.stem, path if path.suffix == ".obj" else MODELS / f"{target}.obj")
+
+
+def _addon():
+    """This checkout imported as the package `neural_morph` (as tests/blender/conftest.py)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "neural_morph", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["neural_morph"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--target", default="cow", help="suzanne, a model in ../shared/models, or an .obj")
+    p.add_argument("--target", default="cow", help="suzanne, a held-out shape of "
+                   "bench/heldout.py, a model in ../shared/models, or an .obj")
     p.add_argument("--iterations", type=int, default=None, help="override the default 400")
     p.add_argument("--preset", default=None, help="a bundled preset's settings (Draft, Detailed)")
     p.add_argument("--plain", action="store_true", help="no profiler: seconds only")
@@ -108,11 +146,23 @@ def main():
     p.add_argument("--top", type=int, default=0, help="also print the top N functions by own time")
     args = p.parse_args()
 
-    package = types.ModuleType("neural_morph")
-    package.__path__ = [str(ROOT)]
-    sys.modules["neural_morph"] = package
-    points = load_points(args.target)  # bpy (Suzanne) and numpy before the clock starts
+    target = _target_object(args.target)  # bpy and the importer before the clock starts
+    import bpy
+    addon = _addon()
+    addon.register()
+    try:
+        report(args, target, bpy)
+    finally:
+        addon.unregister()  # a bpy process that exits with classes registered hangs
 
+
+def report(args, target, bpy):
+    overrides = {}
+    if args.preset:
+        from neural_morph.core.presets import preset
+        overrides.update(preset(args.preset))
+    if args.iterations is not None:
+        overrides["iterations"] = args.iterations
     clock = time.perf_counter if args.wall else time.process_time
     profiler = None if args.plain else cProfile.Profile(clock)
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -120,37 +170,30 @@ def main():
         profiler.enable()
     _imports()
     import_seconds = clock() - (wall0 if args.wall else cpu0)
-    from neural_morph import core
-    overrides = {}
-    if args.preset:
-        from neural_morph.core.presets import preset
-        overrides.update(preset(args.preset))
-    if args.iterations is not None:
-        overrides["iterations"] = args.iterations
-    settings = core.user_settings(**overrides)
+    from neural_morph.blender import fitting
+    props = fitting.fit_props(target=target.name, **overrides)
     t1 = clock()
-    core.run_fit(points, settings)
+    morph, figures = fitting.fit_objects(bpy.context, props)
     fit_seconds = clock() - t1
     if profiler:
         profiler.disable()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     import torch
-    print(f"target {args.target}, {settings.iterations} iterations, level {settings.resolution}, "
+    print(f"target {args.target}, {figures['iterations']} iterations, level {figures['resolution']}, "
           f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}")
     print(f"all in {wall:.1f} s wall, {cpu:.1f} s CPU (imports {import_seconds:.1f} s, "
-          f"run_fit {fit_seconds:.1f} s {'wall' if args.wall else 'CPU'})"
+          f"fit_objects {fit_seconds:.1f} s {'wall' if args.wall else 'CPU'})"
           f"{' under cProfile' if profiler else ''}")
     if profiler is None:
         return
     stats = pstats.Stats(profiler)
-    rows = categorise(stats, fit_seconds, import_seconds)
     total = fit_seconds + import_seconds
+    unit = "Wall" if args.wall else "CPU"
     print()
-    print(f"| Where | {'Wall' if args.wall else 'CPU'} seconds | Share |")
-    print("|---|---|---|")
-    for name, seconds in sorted(rows.items(), key=lambda kv: -kv[1]):
-        print(f"| {name} | {seconds:.2f} | {100 * seconds / total:.0f}% |")
-    print(f"| **all in** | {total:.2f} | 100% |")
+    print(_table(list(phases(stats, fit_seconds, import_seconds).items()) + [("**all in**", total)],
+                 total, unit))
+    print()
+    print(_table(sorted(leaves(stats).items(), key=lambda kv: -kv[1]), total, unit))
     if args.top:
         print()
         stats.sort_stats("tottime").print_stats(args.top)

@@ -20,7 +20,6 @@ import cProfile
 import os
 import pathlib
 import pstats
-import sys
 import tempfile
 import time
 
@@ -122,17 +121,6 @@ def _target_object(target):
     return targets.load_target(path.stem, path if path.suffix == ".obj" else MODELS / f"{target}.obj")
 
 
-def _addon():
-    """This checkout imported as the package `neural_morph` (as tests/blender/conftest.py)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "neural_morph", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["neural_morph"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--target", default="cow", help="suzanne, a held-out shape of "
@@ -148,7 +136,8 @@ def main():
 
     target = _target_object(args.target)  # bpy and the importer before the clock starts
     import bpy
-    addon = _addon()
+    from tools.build.extension import import_checkout
+    addon = import_checkout()
     addon.register()
     try:
         report(args, target, bpy)

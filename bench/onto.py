@@ -16,7 +16,6 @@ worst for self-intersecting faces); the fit is chaotic, so one seed's figure is 
 The targets spot and cow are read from ../shared/models beside the checkout.
 """
 import argparse
-import importlib.util
 import json
 import os
 import pathlib
@@ -31,6 +30,8 @@ os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="neural_morph_ont
 import bpy  # noqa: E402  (after BLENDER_USER_RESOURCES)
 import numpy as np  # noqa: E402
 
+from tools.build import extension  # noqa: E402
+
 MODES = ("NEAREST_SURFACEPOINT", "PROJECT", "TARGET_PROJECT")
 THRESHOLDS = (0.001, 0.005, 0.01)
 # (pair name, source, target, what it stands for)
@@ -42,15 +43,6 @@ PAIRS = (
      "a low-poly quad head (500 faces) onto a denser scan (5,804 triangles)"),
     ("sphere_teapot", "uvsphere", "teapot", "a UV sphere (quads, poles) onto an open, genus-1 shape"),
 )
-
-
-def load_addon():
-    spec = importlib.util.spec_from_file_location(
-        "neural_morph", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["neural_morph"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def make(kind, location):
@@ -214,7 +206,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    addon = load_addon()
+    addon = extension.import_checkout()
     addon.register()
     import neural_morph
     from neural_morph import api  # noqa: F401  (nm.api)

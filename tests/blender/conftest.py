@@ -4,7 +4,6 @@ The repository root is imported as the package `neural_morph`, whatever the clon
 folder is called, and Blender's user resources point at a throwaway folder so nothing
 installed by a test outlives the run.
 """
-import importlib.util
 import os
 import pathlib
 import sys
@@ -17,19 +16,10 @@ os.environ["BLENDER_USER_RESOURCES"] = _USER
 import bpy  # noqa: E402  (must come after BLENDER_USER_RESOURCES)
 import pytest  # noqa: E402
 
-
-def _import_addon():
-    if "neural_morph" in sys.modules:
-        return sys.modules["neural_morph"]
-    spec = importlib.util.spec_from_file_location(
-        "neural_morph", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["neural_morph"] = module
-    spec.loader.exec_module(module)
-    return module
+from tools.build.extension import import_checkout  # noqa: E402
 
 
-addon = _import_addon()
+addon = import_checkout()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,6 +19,19 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODULE = "bl_ext.user_default.neural_morph"
 
 
+def import_checkout():
+    """This checkout imported as the package `neural_morph`, not installed (the tests and
+    the bench scripts that register it themselves); the one imported already, if any."""
+    if "neural_morph" in sys.modules:
+        return sys.modules["neural_morph"]
+    spec = importlib.util.spec_from_file_location(
+        "neural_morph", ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["neural_morph"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def blender_ext():
     """Path of blender_ext.py inside the installed bpy wheel."""
     spec = importlib.util.find_spec("bpy")

@@ -110,8 +110,20 @@ def prepare_fit(context, props):
     request.targets = list(targets)
     request.sources = [t.name for t in targets]
     if settings.parts == "separate" or init is not None:  # a continued fit keeps its own
-        request.labels = core.surface_parts(verts, faces, tri, points, pieces)
+        request.labels = part_labels(verts, faces, tri, points, pieces, settings, init)
     return request
+
+
+def part_labels(verts, faces, tri, points, pieces, settings, init=None):
+    """Sphere of every sample (M,): one per separate piece and per crowded branch
+    (core.split_branches). A continued fit keeps the spheres it has: a flow fitted before
+    branches had spheres of their own continues with its pieces alone."""
+    labels = core.surface_parts(verts, faces, tri, points, pieces)
+    kind = (settings if init is None else init.settings).normalization
+    split = core.split_branches(verts, faces, tri, points, labels, kind)
+    if init is not None and getattr(init.start, "count", 1) != int(split.max()) + 1:
+        return labels
+    return split
 
 
 def surface_normals(verts, faces, tri, pieces=None):

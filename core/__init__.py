@@ -30,6 +30,7 @@ _LAZY = {
     "sample_surface": "sampling", "outward_normals": "sampling", "face_components": "sampling",
     "is_closed": "sampling",
     "surface_parts": "parts", "SphereSet": "parts", "MeshSource": "source",
+    "split_branches": "branches",
     "normalization": "normalize",
     "count_self_intersections": "intersect",
     "eased_frames": "animation", "blend_states": "animation", "blend_state": "animation",

@@ -22,7 +22,8 @@ TOUCH = 0.004             # pieces closer than this share of the bounding-box di
 NEAR = 0.05               # or closer than this share of the smaller piece's diagonal (a lid on a pot)
 SPHERE_SIZE = 0.5         # a part's sphere radius: this share of its RMS radius ...
 SPHERE_GAP = 0.9          # ... and two spheres fill at most this share of their centres' distance
-MIN_SPHERE = 0.2          # a sphere squeezed below this share of its size merges its part
+MIN_SPHERE = 0.1          # a sphere squeezed below this share of its size merges its part
+                          # (a comb's tooth between its neighbours keeps 0.15)
 
 
 def surface_parts(verts, faces, sample_faces, points, pieces=None):

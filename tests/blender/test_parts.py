@@ -87,3 +87,42 @@ def test_morph_between_refuses_separate_parts_and_creates_nothing(scene):
     with pytest.raises(RuntimeError, match="fitted with 3 separate parts"):
         bpy.ops.neural_morph.morph_between(source="Balls Morph", target="Suzanne Morph")
     assert counts() == before
+
+
+def comb(name="Comb", teeth=6):
+    """A bar with thin teeth pushed into it, joined into one object (one piece)."""
+    objs = []
+    bpy.ops.mesh.primitive_cube_add(location=(0, 0, 0.1), scale=(0.7, 0.06, 0.1))
+    objs.append(bpy.context.active_object)
+    for i in range(teeth):
+        bpy.ops.mesh.primitive_cube_add(location=(-0.6 + i * 1.2 / (teeth - 1), 0, -0.35),
+                                        scale=(0.025, 0.05, 0.4))
+        objs.append(bpy.context.active_object)
+    for o in bpy.context.view_layer.objects:
+        o.select_set(o in objs)
+    bpy.context.view_layer.objects.active = objs[0]
+    bpy.ops.object.join()
+    obj = bpy.context.active_object
+    obj.name = name
+    return obj
+
+
+@pytest.mark.slow
+def test_a_comb_s_teeth_get_a_sphere_each_and_come_out_apart(scene):
+    target = comb()
+    assert bpy.ops.neural_morph.fit(target="Comb", **SMALL) == {'FINISHED'}
+    morph = bpy.data.objects["Comb Morph"]
+    figures = store.figures_of(morph)
+    assert figures["parts"] == 7 and figures["self_intersections"] == 0
+    verts, faces = world_mesh(morph)
+    assert meshes.count_self_intersections_bvh(verts, faces) == 0
+    assert bpy.ops.neural_morph.fit(target="Comb", parts='one', **SMALL) == {'FINISHED'}
+    single = bpy.context.active_object
+    assert store.figures_of(single)["parts"] == 1
+    ours, one = fscore(morph, target), fscore(single, target)
+    assert ours > one + 0.05, (ours, one)
+    # Continue Fit finds the same teeth again and keeps their spheres
+    before = store.load_flow(morph).spheres.to_list()
+    assert bpy.ops.neural_morph.fit(target=morph.name, continue_fit=True, iterations=5,
+                                    resolution=3) == {'FINISHED'}
+    assert store.load_flow(morph).spheres.to_list() == before

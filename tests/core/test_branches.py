@@ -1,0 +1,95 @@
+"""core/branches.py: crowded thin branches get spheres of their own. Plain Python: no bpy."""
+import numpy as np
+import pytest
+
+from neural_morph import core
+from neural_morph.core import branches, parts
+
+
+def box(lo, hi):
+    """A closed box: (verts (8, 3), faces (12, 3)), outward winding."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    verts = np.array([[hi[0] if i & 1 else lo[0], hi[1] if i & 2 else lo[1],
+                       hi[2] if i & 4 else lo[2]] for i in range(8)])
+    quads = [(0, 2, 3, 1), (4, 5, 7, 6), (0, 1, 5, 4), (2, 6, 7, 3), (0, 4, 6, 2), (1, 3, 7, 5)]
+    faces = [(a, b, c) for a, b, c, d in quads] + [(a, c, d) for a, b, c, d in quads]
+    return verts, np.array(faces)
+
+
+def joined(boxes):
+    """Boxes as one mesh (they may overlap, as joined primitives do)."""
+    verts, faces = [], []
+    for k, (v, f) in enumerate(boxes):
+        verts.append(v)
+        faces.append(f + 8 * k)
+    return np.concatenate(verts), np.concatenate(faces)
+
+
+def comb(teeth=8, gap=0.12, width=0.05, length=0.8):
+    """A bar with `teeth` thin teeth hanging from it, pushed into it (one piece)."""
+    span = (teeth - 1) * (width + gap)
+    boxes = [box((-span / 2 - 0.1, -0.06, 0.0), (span / 2 + 0.1, 0.06, 0.2))]
+    for i in range(teeth):
+        x = -span / 2 + i * (width + gap)
+        boxes.append(box((x - width / 2, -0.05, -length), (x + width / 2, 0.05, 0.05)))
+    return joined(boxes)
+
+
+def table():
+    """A top on four thin legs at its corners: branches, but far apart."""
+    boxes = [box((-1, -0.6, 0.0), (1, 0.6, 0.1))]
+    for x in (-0.9, 0.9):
+        for y in (-0.5, 0.5):
+            boxes.append(box((x - 0.04, y - 0.04, -1.0), (x + 0.04, y + 0.04, 0.02)))
+    return joined(boxes)
+
+
+def split(verts, faces, n=30_000):
+    pts, tri = core.sample_surface(verts, faces, n, 0, return_faces=True)
+    labels = core.surface_parts(verts, faces, tri, pts)
+    return pts, labels, core.split_branches(verts, faces, tri, pts, labels)
+
+
+def test_each_tooth_of_a_comb_gets_a_piece_of_its_own():
+    pts, pieces, labels = split(*comb())
+    assert pieces.max() == 0  # the teeth touch the bar: one piece
+    assert labels.max() == 8  # the bar and eight teeth
+    bar = np.bincount(labels).argmax()
+    assert (pts[labels == bar, 2] > -0.1).all()  # the bar keeps no tooth
+    for k in set(range(9)) - {bar}:
+        mine = pts[labels == k]
+        below = mine[mine[:, 2] < -0.02]  # below the bar: one tooth, 0.05 wide, never two
+        assert np.ptp(below[:, 0]) < 0.06
+        assert mine[:, 2].min() < -0.75  # the whole length, down to its tip
+        assert mine[:, 2].max() > -0.03  # and up to the bar
+    # each tooth's sphere is apart from every other one
+    spheres, kept = parts.sphere_set(pts, labels)
+    assert spheres.count == 9 and np.array_equal(np.unique(kept), np.arange(9))
+
+
+def test_lone_branches_and_round_shapes_stay_one_piece():
+    _, pieces, labels = split(*table())
+    assert np.array_equal(labels, pieces)  # legs far apart: one sphere reaches them
+    _, pieces, labels = split(*core.icosphere(4))
+    assert np.array_equal(labels, pieces)
+
+
+def test_a_sheet_with_no_inside_is_left_alone():
+    # an open grid of triangles: nothing encloses a volume
+    g = np.linspace(-1, 1, 9)
+    x, y = np.meshgrid(g, g, indexing="ij")
+    verts = np.stack([x.ravel(), y.ravel(), 0.1 * np.sin(3 * x.ravel())], axis=1)
+    idx = np.arange(81).reshape(9, 9)
+    faces = np.concatenate([np.stack([idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[1:, 1:].ravel()], 1),
+                            np.stack([idx[:-1, :-1].ravel(), idx[1:, 1:].ravel(), idx[:-1, 1:].ravel()], 1)])
+    _, pieces, labels = split(verts, faces)
+    assert np.array_equal(labels, pieces)
+
+
+@pytest.mark.parametrize("kind", ["affine", "similarity"])
+def test_branches_are_found_in_the_fit_s_own_space(kind):
+    verts, faces = comb()
+    pts, tri = core.sample_surface(verts, faces, 30_000, 0, return_faces=True)
+    labels = core.split_branches(verts, faces, tri, pts, np.zeros(len(pts), dtype=np.int64), kind)
+    assert labels.max() == 8
+    assert branches.CROWDED < 0.5

@@ -19,6 +19,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .normalize import normalization
+from .parts import MAX_PARTS
 
 BRANCH_GRID = 96       # voxels along the longest side of a piece's box (normalised space)
 BODY_RADIUS = 0.5      # the body: balls of this share of the piece's thickest ball
@@ -52,7 +53,10 @@ def split_branches(verts, faces, sample_faces, points, labels, kind="affine"):
         mine = labels == piece
         tris = faces[np.unique(sample_faces[mine])]
         branch = _piece_branches(unit_verts, tris, unit_pts[mine])
-        for b in np.unique(branch[branch > 0]):
+        found = np.unique(branch[branch > 0])
+        if next_label + len(found) > MAX_PARTS:  # the fit's cap on spheres
+            continue
+        for b in found:
             out[np.flatnonzero(mine)[branch == b]] = next_label
             next_label += 1
     return out

@@ -10,12 +10,8 @@ from neural_morph.blender import meshes, store, targets
 SMALL = dict(iterations=60, points=256, resolution=3)
 
 
-def three_balls(name="Balls"):
-    """Three UV spheres of different sizes, apart, joined into one object."""
-    objs = []
-    for r, loc in ((0.6, (-1.4, 0, 0)), (0.45, (0.1, 0.2, 0.1)), (0.3, (1.2, -0.2, 0.2))):
-        bpy.ops.mesh.primitive_uv_sphere_add(radius=r, location=loc)
-        objs.append(bpy.context.active_object)
+def joined(objs, name):
+    """`objs` joined into one object (the first one's), named `name`."""
     for o in bpy.context.view_layer.objects:
         o.select_set(o in objs)
     bpy.context.view_layer.objects.active = objs[0]
@@ -23,6 +19,15 @@ def three_balls(name="Balls"):
     obj = bpy.context.active_object
     obj.name = name
     return obj
+
+
+def three_balls(name="Balls"):
+    """Three UV spheres of different sizes, apart, joined into one object."""
+    objs = []
+    for r, loc in ((0.6, (-1.4, 0, 0)), (0.45, (0.1, 0.2, 0.1)), (0.3, (1.2, -0.2, 0.2))):
+        bpy.ops.mesh.primitive_uv_sphere_add(radius=r, location=loc)
+        objs.append(bpy.context.active_object)
+    return joined(objs, name)
 
 
 def world_mesh(obj):
@@ -37,15 +42,22 @@ def fscore(obj, target):
                                         thresholds=(0.01,))["fscore@0.01"]
 
 
+def fitted_clean(name, parts):
+    """Fit `name` at SMALL; the morph has `parts` spheres and is clean by both counts:
+    (the morph, its world-space vertices (V, 3))."""
+    assert bpy.ops.neural_morph.fit(target=name, **SMALL) == {'FINISHED'}
+    morph = bpy.data.objects[f"{name} Morph"]
+    figures = store.figures_of(morph)
+    assert figures["parts"] == parts and figures["self_intersections"] == 0
+    verts, faces = world_mesh(morph)
+    assert meshes.count_self_intersections_bvh(verts, faces) == 0
+    return morph, verts
+
+
 @pytest.mark.slow
 def test_separate_pieces_get_a_sphere_each_and_stay_apart(scene):
     balls = three_balls()
-    assert bpy.ops.neural_morph.fit(target="Balls", **SMALL) == {'FINISHED'}
-    morph = bpy.data.objects["Balls Morph"]
-    figures = store.figures_of(morph)
-    assert figures["parts"] == 3 and figures["self_intersections"] == 0
-    verts, faces = world_mesh(morph)
-    assert meshes.count_self_intersections_bvh(verts, faces) == 0
+    morph, verts = fitted_clean("Balls", parts=3)
     # three separate pieces of mesh, one around each ball
     flow = store.load_flow(morph)
     assert flow.spheres.count == 3
@@ -98,24 +110,13 @@ def comb(name="Comb", teeth=6):
         bpy.ops.mesh.primitive_cube_add(location=(-0.6 + i * 1.2 / (teeth - 1), 0, -0.35),
                                         scale=(0.025, 0.05, 0.4))
         objs.append(bpy.context.active_object)
-    for o in bpy.context.view_layer.objects:
-        o.select_set(o in objs)
-    bpy.context.view_layer.objects.active = objs[0]
-    bpy.ops.object.join()
-    obj = bpy.context.active_object
-    obj.name = name
-    return obj
+    return joined(objs, name)
 
 
 @pytest.mark.slow
 def test_a_comb_s_teeth_get_a_sphere_each_and_come_out_apart(scene):
     target = comb()
-    assert bpy.ops.neural_morph.fit(target="Comb", **SMALL) == {'FINISHED'}
-    morph = bpy.data.objects["Comb Morph"]
-    figures = store.figures_of(morph)
-    assert figures["parts"] == 7 and figures["self_intersections"] == 0
-    verts, faces = world_mesh(morph)
-    assert meshes.count_self_intersections_bvh(verts, faces) == 0
+    morph, _ = fitted_clean("Comb", parts=7)
     assert bpy.ops.neural_morph.fit(target="Comb", parts='one', **SMALL) == {'FINISHED'}
     single = bpy.context.active_object
     assert store.figures_of(single)["parts"] == 1

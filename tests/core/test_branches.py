@@ -62,9 +62,26 @@ def test_each_tooth_of_a_comb_gets_a_piece_of_its_own():
         assert np.ptp(below[:, 0]) < 0.06
         assert mine[:, 2].min() < -0.75  # the whole length, down to its tip
         assert mine[:, 2].max() > -0.03  # and up to the bar
-    # each tooth's sphere is apart from every other one
-    spheres, kept = parts.sphere_set(pts, labels)
+    # each tooth's sphere is apart from every other one, with room between them (a row)
+    to_unit = np.linalg.inv(core.normalization(pts))  # the fit's space
+    spheres, kept = parts.sphere_set(pts @ to_unit[:3, :3].T + to_unit[:3, 3], labels)
     assert spheres.count == 9 and np.array_equal(np.unique(kept), np.arange(9))
+    teeth = [k for k in range(9) if k != np.bincount(kept).argmax()]
+    c, r = spheres.centres, spheres.radii
+    for i in teeth:
+        for j in teeth:
+            if i < j:
+                assert r[i] + r[j] <= parts.ROW_GAP * np.linalg.norm(c[i] - c[j]) + 1e-9
+
+
+def test_separate_pieces_apart_keep_their_sphere_size():
+    # three balls far apart: not a row, each sphere half its piece's size
+    verts = np.concatenate([core.icosphere(3)[0] * 0.5 + (3.0 * k, 0, 0) for k in range(3)])
+    faces = np.concatenate([core.icosphere(3)[1] + k * len(core.icosphere(3)[0]) for k in range(3)])
+    pts, tri = core.sample_surface(verts, faces, 20_000, 0, return_faces=True)
+    labels = core.surface_parts(verts, faces, tri, pts)
+    spheres, _ = parts.sphere_set(pts, labels)
+    assert np.allclose(spheres.radii, parts.SPHERE_SIZE * 0.5, rtol=0.02)
 
 
 def test_lone_branches_and_round_shapes_stay_one_piece():

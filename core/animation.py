@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .field import BlendedField
-from .intersect import self_intersecting_faces
+from .intersect import local_checks, self_intersecting_faces
 from .pipeline import check_as_stored, clean_moves, output_mesh, path_mesh
 from .solvers import integrate
 
@@ -81,6 +81,7 @@ def blend_state(model_a, model_b, level, s, path, find=self_intersecting_faces):
         snapped = (end + (1.0 - s) * (model_a.snapped(end, faces) - end)
                    + s * (model_b.snapped(end, faces) - end))
         seen = functools.partial(blend_transform, model_a, model_b, s)
+        find = local_checks(find)
         x, _ = path_mesh(np.concatenate([walk, snapped[None]]), faces, find, snapped=True,
                          seen=seen)
         if find is not None:  # each end's edges and corners (FittedFlow.creased), blended

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import storage
 from .fitted_flow import FittedFlow
-from .intersect import self_intersecting_faces
+from .intersect import local_checks, self_intersecting_faces
 from .metrics import mesh_chamfer
 from .snap import vertex_normals
 from .training import fit
@@ -34,6 +34,35 @@ class FitResult:
     source_crossing: int = 0   # faces of a source mesh that crossed already at t=0 (left so)
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = {"depth": 0, "was_enabled": False}
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused():
+    """Python's cycle collector off for the block, then as it was (nested and threaded
+    blocks: off from the first in to the last out). A fit makes next to no reference
+    cycles (about 120 objects for a whole default fit), but the tens of thousands of
+    short-lived lists a Blender BVH check builds set off full collections of Blender's
+    heap (about 220,000 objects): 8-9 of them, about 0.9 s of a 14 s default fit of the
+    cow (issue 19). Every output (a remesh, each animation frame) pauses it too: one BVH
+    check of the comb's 82k faces took 128 ms for the vertex lists with it on, 12 ms
+    off. Objects without cycles are freed as ever, by their reference counts."""
+    with _gc_lock:
+        if _gc_pauses["depth"] == 0:
+            _gc_pauses["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_pauses["depth"] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses["depth"] -= 1
+            if _gc_pauses["depth"] == 0 and _gc_pauses["was_enabled"]:
+                gc.enable()
+
+
+@cyclic_gc_paused()
 def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     """The flowed icosphere at `level` and time `t`, free of self-intersections:
     (verts (V, 3) normalised, faces (F, 3), level, intersecting faces left).
@@ -58,6 +87,7 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     faces is kept clean, so no part crosses anything it did not cross at the start.
     """
     states, faces = model.path(level, t), model.sphere(level)[1]
+    find = local_checks(find)
     if find is not None and model.from_mesh:
         find = beyond_start(model, find, report)
     if find is not None and not model.settings.untangle:  # the ablation without untangling
@@ -124,6 +154,7 @@ def _on_target(model, verts):
 FALLOFF_REACH = 0.04
 
 
+@cyclic_gc_paused()
 def path_mesh(states, faces, find=self_intersecting_faces, report=None, reach=None,
               snapped=False, seen=None):
     """The clean mesh (verts (V, 3), faces) from the path states (K+1, V, 3) of an
@@ -138,6 +169,7 @@ def path_mesh(states, faces, find=self_intersecting_faces, report=None, reach=No
     untangled further (checked in every space) from where they stand."""
     if find is None:
         return states[-1], faces
+    find = local_checks(find)
     verts, step, _ = untangle(states, faces, find, reach=reach)
     if (step < len(states) - 1).any():  # take back what the fall-off gave up where it can
         verts, step = advance(states, faces, find, step)
@@ -233,29 +265,3 @@ def run_fit(target_points, settings, progress=None, cancel=None, init=None, snap
         chamfer = mesh_chamfer(verts, faces, unit, seed=settings.seed)
         return FitResult(model, verts, faces, level, bad, chamfer, storage.to_json(model),
                          **given_up)
-
-
-_gc_lock = threading.Lock()
-_gc_pauses = {"depth": 0, "was_enabled": False}
-
-
-@contextlib.contextmanager
-def cyclic_gc_paused():
-    """Python's cycle collector off for the block, then as it was (nested and threaded
-    blocks: off from the first in to the last out). A fit makes next to no reference
-    cycles (about 120 objects for a whole default fit), but the tens of thousands of
-    short-lived lists a Blender BVH check builds set off full collections of Blender's
-    heap (about 220,000 objects): 8-9 of them, about 0.9 s of a 14 s default fit of the
-    cow (issue 19). Objects without cycles are freed as ever, by their reference counts."""
-    with _gc_lock:
-        if _gc_pauses["depth"] == 0:
-            _gc_pauses["was_enabled"] = gc.isenabled()
-            gc.disable()
-        _gc_pauses["depth"] += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses["depth"] -= 1
-            if _gc_pauses["depth"] == 0 and _gc_pauses["was_enabled"]:
-                gc.enable()

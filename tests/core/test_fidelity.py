@@ -46,6 +46,42 @@ def test_untangle_is_bounded_even_when_the_check_never_passes_early():
     assert rounds <= 3 + 4
 
 
+def test_local_checks_answer_as_the_full_check_does_and_look_only_near_what_moved():
+    states, faces = _folding_path(level=3, steps=8)
+    rng = np.random.default_rng(0)
+    seen = []
+
+    def find(verts, faces, pairs=False):
+        seen.append(len(faces))
+        return intersect.self_intersecting_faces(verts, faces, pairs)
+    local = intersect.local_checks(find)
+    assert intersect.local_checks(local) is local
+    assert intersect.local_checks(lambda v, f: []) is not None  # without pairs: as it is
+    verts = states[-1].copy()
+    tri = verts[faces]
+    wide = np.linalg.norm(tri - tri.mean(axis=1, keepdims=True), axis=2).max(axis=1) > 0.1
+    small = np.setdiff1d(np.arange(len(verts)), faces[wide].ravel())  # not on stretched faces
+    crossing = 0
+    for trial in range(12):
+        if trial:  # a few vertices move a little, as the untangle moves them
+            moved = rng.choice(small, size=8, replace=False)
+            verts[moved] += rng.normal(scale=0.03, size=(8, 3))
+        want = intersect.self_intersecting_faces(verts, faces, pairs=True)
+        crossing += len(want)
+        assert np.array_equal(local(verts, faces, pairs=True), want)
+        assert np.array_equal(local(verts.copy(), faces), np.unique(want))  # unmoved: remembered
+    assert crossing > 0
+    assert seen[0] == len(faces) and 0 < max(seen[1:]) < len(faces) / 2
+
+
+def test_untangle_with_local_checks_gives_the_same_mesh():
+    states, faces = _folding_path(level=3)
+    full = untangle.untangle(states, faces, intersect.self_intersecting_faces)
+    local = untangle.untangle(states, faces, intersect.local_checks(intersect.self_intersecting_faces))
+    assert full[2] > 1
+    assert np.array_equal(full[0], local[0]) and np.array_equal(full[1], local[1])
+
+
 def test_affine_normalisation_fills_the_unit_ball_and_keeps_axis_aligned_targets():
     rng = np.random.default_rng(0)
     pts = rng.normal(size=(5000, 3)) * [3.0, 1.0, 0.2] + [5, -2, 1]

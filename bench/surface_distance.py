@@ -37,13 +37,8 @@ def exact_fscores(core, verts_a, faces_a, verts_b, faces_b, samples=100_000, see
     rng = np.random.default_rng(seed)
     pa = core.sample_surface(verts_a, faces_a, samples, rng)
     pb = core.sample_surface(verts_b, faces_b, samples, rng)
-    vb = np.asarray(verts_b, dtype=np.float64)
-    diag = float(np.linalg.norm(np.ptp(vb[np.unique(np.asarray(faces_b))], axis=0)))
+    diag = core.metrics.bounding_diagonal(verts_b, np.asarray(faces_b))
     to_b = surface_distances(pa, verts_b, faces_b)
     to_a = surface_distances(pb, verts_a, faces_a)
-    out = {}
-    for tau in thresholds:
-        precision, recall = float((to_b < tau * diag).mean()), float((to_a < tau * diag).mean())
-        out[f"exact_fscore@{tau:g}"] = (0.0 if precision + recall == 0
-                                        else 2 * precision * recall / (precision + recall))
-    return out
+    return {f"exact_fscore@{tau:g}": core.metrics.f_score(to_b, to_a, tau * diag)
+            for tau in thresholds}

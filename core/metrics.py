@@ -35,21 +35,31 @@ def surface_metrics(verts_a, faces_a, verts_b, faces_b, samples=100_000, seed=0,
     rng = np.random.default_rng(seed)
     pa, fa = sample_surface(verts_a, faces_a, samples, rng, return_faces=True)
     pb, fb = sample_surface(verts_b, faces_b, samples, rng, return_faces=True)
-    diag = float(np.linalg.norm(np.ptp(np.asarray(verts_b, dtype=np.float64)[np.unique(faces_b)], axis=0)))
+    diag = bounding_diagonal(verts_b, faces_b)
     da, ia = nearest(pb, pa, workers=-1)
     db, ib = nearest(pa, pb, workers=-1)
     out = {"chamfer_l1": float(0.5 * (da.mean() + db.mean()) / diag), "diagonal": diag}
     for tau in thresholds:
-        precision = float((da < tau * diag).mean())
-        recall = float((db < tau * diag).mean())
-        f = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-        out[f"fscore@{tau:g}"] = f
+        out[f"fscore@{tau:g}"] = f_score(da, db, tau * diag)
     na, nb = triangle_normals(verts_a, faces_a)[fa], triangle_normals(verts_b, faces_b)[fb]
     cos_ab = np.abs((na * nb[ia]).sum(1))
     cos_ba = np.abs((nb * na[ib]).sum(1))
     out["normal_consistency"] = float(0.5 * (cos_ab.mean() + cos_ba.mean()))
     return out
 
+
+def bounding_diagonal(verts, faces):
+    """Length of the bounding-box diagonal of the vertices (V, 3) that `faces` (F, 3) use."""
+    return float(np.linalg.norm(np.ptp(np.asarray(verts, dtype=np.float64)[np.unique(faces)], axis=0)))
+
+
+def f_score(result_to_target, target_to_result, tolerance):
+    """F-score at `tolerance`: the harmonic mean of precision (the share of the distances
+    (N,) from the result's samples to the target below it) and recall (the same of the
+    target's samples (M,) to the result). Distances and tolerance in one unit."""
+    precision = float((np.asarray(result_to_target) < tolerance).mean())
+    recall = float((np.asarray(target_to_result) < tolerance).mean())
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
 def roughness(verts, faces):

@@ -150,5 +150,7 @@ def _inside(surface):
     does not reach: the surface and everything it encloses."""
     empty, _ = ndimage.label(~surface)
     faces = [empty[0], empty[-1], empty[:, 0], empty[:, -1], empty[:, :, 0], empty[:, :, -1]]
-    border = np.unique(np.concatenate([f.ravel() for f in faces]))
-    return ~np.isin(empty, border[border > 0])
+    outside = np.zeros(int(empty.max()) + 1, dtype=bool)
+    outside[np.concatenate([f.ravel() for f in faces])] = True
+    outside[0] = False  # the surface itself
+    return ~outside[empty]

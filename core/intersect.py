@@ -110,9 +110,11 @@ def _segment_hits_triangle(p0, p1, tri, eps=1e-12):
 # `local_checks`: a check again after some vertices moved looks again only near the faces
 # that moved, unless more than LOCAL_SHARE of the faces did; the last LOCAL_MEMORY checks are
 # remembered, one per surface the output step checks in turn (the path's state, and the
-# check as stored: rounded, moved out, moved in, and in the space a user sees)
+# check as stored: rounded, moved out, moved in, and in the space a user sees), at most
+# LOCAL_BYTES of them (a level-8 remesh, 1.3 million faces, keeps 3 of about 58 MB each)
 LOCAL_SHARE = 0.5
 LOCAL_MEMORY = 6
+LOCAL_BYTES = 200_000_000
 
 
 def local_checks(find):
@@ -166,6 +168,8 @@ class _LocalChecks:
                 found = np.unique(np.concatenate([found, local]), axis=0)
         self.memory = [m for m in self.memory if m is not last][-(LOCAL_MEMORY - 1):]
         self.memory.append((verts.copy(), faces, found, centroid, radius))
+        while len(self.memory) > 1 and sum(_bytes(m) for m in self.memory) > LOCAL_BYTES:
+            self.memory.pop(0)
         return found if pairs else np.unique(found)
 
     def _pairs(self, verts, faces):
@@ -185,6 +189,11 @@ class _LocalChecks:
         if best is None or moved.mean() > LOCAL_SHARE:
             return None, None
         return best, moved
+
+
+def _bytes(remembered):
+    """Bytes of one remembered check's own arrays (the faces are the caller's)."""
+    return sum(a.nbytes for k, a in enumerate(remembered) if k != 1)
 
 
 def _face_spheres(tri):

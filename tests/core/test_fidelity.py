@@ -1,11 +1,12 @@
 """The new fit's guarantees: clean outputs (untangle), a true ODE, compact storage. No bpy."""
+import gc
 import json
 
 import numpy as np
 import pytest
 
 from neural_morph import core
-from neural_morph.core import intersect, normalize, storage, untangle
+from neural_morph.core import intersect, normalize, pipeline, storage, untangle
 
 QUICK = dict(iterations=80, points=256, target_samples=20_000, resolution=3)
 
@@ -80,6 +81,24 @@ def test_untangle_with_local_checks_gives_the_same_mesh():
     local = untangle.untangle(states, faces, intersect.local_checks(intersect.self_intersecting_faces))
     assert full[2] > 1
     assert np.array_equal(full[0], local[0]) and np.array_equal(full[1], local[1])
+
+
+def test_an_output_pauses_the_cycle_collector_while_it_checks_and_restores_it():
+    states, faces = _folding_path(level=2)
+    enabled = []
+
+    def find(verts, faces, pairs=False):
+        enabled.append(gc.isenabled())
+        return intersect.self_intersecting_faces(verts, faces, pairs)
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        pipeline.path_mesh(states, faces, find)
+        assert enabled and not any(enabled)
+        assert gc.isenabled()
+    finally:
+        if not was:
+            gc.disable()
 
 
 def test_affine_normalisation_fills_the_unit_ball_and_keeps_axis_aligned_targets():

@@ -7,7 +7,7 @@ READY := $(VENV)/.ready
 CHECK_READY := $(VENV)/.check-ready
 MODELS ?=
 
-.PHONY: venv demo test test-quick check test-core test-blender test-matrix bench strip extension check-install clean
+.PHONY: venv demo test test-quick check test-core test-blender test-lanes test-matrix bench strip extension check-install clean
 
 venv: $(READY)
 
@@ -49,6 +49,11 @@ test-core: $(BVENV)/.ready
 test-blender: $(BVENV)/.ready
 	$(BVENV)/bin/python -m pytest -q $(PYTEST_ARGS) tests/blender
 
+# both suites in two lanes side by side, one pytest process per group of files
+# (tools/test_lanes.py); what `make test` and the matrix run
+test-lanes: $(BVENV)/.ready
+	$(BVENV)/bin/python -m tools.test_lanes $(BVENV)/bin/python $(PYTEST_ARGS)
+
 .venv-%/.ready: requirements-blender-%.txt requirements-base.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv .venv-$*
@@ -59,11 +64,11 @@ test-blender: $(BVENV)/.ready
 test-matrix:
 	@failed=""; for v in $(MATRIX); do \
 		echo "== Blender $$v"; \
-		$(MAKE) --no-print-directory test-core test-blender BLENDER=$$v || failed="$$failed $$v"; \
+		$(MAKE) --no-print-directory test-lanes BLENDER=$$v || failed="$$failed $$v"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "test-matrix: failed on Blender$$failed"; exit 1; fi
 
-test: check test-core test-blender
+test: check test-lanes
 
 # the inner loop: mypy, then core and the bpy tests without those marked slow (fits with
 # many iterations, subprocesses, zip builds, extension installs; tests/pytest.ini)

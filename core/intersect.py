@@ -25,8 +25,7 @@ def self_intersecting_faces(verts, faces, pairs=False):
     if len(f) < 2:
         return np.zeros((0, 2) if pairs else 0, dtype=np.int64)
     tri = v[f]
-    centroid = tri.mean(axis=1)
-    radius = np.linalg.norm(tri - centroid[:, None], axis=2).max(axis=1)
+    centroid, radius = _face_spheres(tri)
     i, j = _candidate_pairs(centroid, radius)
     dist = np.linalg.norm(centroid[i] - centroid[j], axis=1)
     keep = dist <= radius[i] + radius[j]

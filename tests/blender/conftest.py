@@ -6,6 +6,7 @@ installed by a test outlives the run.
 """
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 
@@ -28,6 +29,7 @@ def registered():
     addon.register()
     yield addon
     addon.unregister()
+    shutil.rmtree(_USER, ignore_errors=True)  # the throwaway user resources go with the run
 
 
 @pytest.fixture

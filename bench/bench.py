@@ -318,7 +318,7 @@ def bench_target(res, name, path, args, nm, peak_gflops, out_dir):
                       parts=int(fig.get("parts", 1)), pulled_back=int(fig.get("pulled_back", 0)),
                       pulled_distance=float(fig.get("pulled_distance", 0.0)),
                       snap_held=int(fig.get("snap_held", 0)), relaxed=int(fig.get("relaxed", 0)),
-                      creased=int(fig.get("creased", 0)),
+                      creased=int(fig.get("creased", 0)), seamed=int(fig.get("seamed", 0)),
                       training_chamfer=float(fig["chamfer"]))
     res["rows"].append(row)
     # Shrinkwrap wraps an icosphere with at least our vertex count (several parts share

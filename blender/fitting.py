@@ -179,6 +179,7 @@ def write_fit_result(context, target, result, seconds, morph=None, sources=None)
         "snap_held": result.snap_held,
         "relaxed": result.relaxed,
         "creased": result.creased,
+        "seamed": result.seamed,
         "seed": model.settings.seed,
     }
     store_figures(obj, figures)

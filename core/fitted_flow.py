@@ -7,7 +7,7 @@ import torch
 
 from scipy.spatial import cKDTree
 
-from . import snap
+from . import seams, snap
 from .parts import SphereSet
 from .source import MeshSource
 from .solvers import integrate
@@ -178,6 +178,18 @@ class FittedFlow:
         if not self.snaps or self._normals is None:
             return np.asarray(verts, dtype=np.float64)
         return snap.crease(verts, faces, self._samples, self._normals, self._sample_tree())
+
+    def seamed(self, verts, faces, level, report=None):
+        """(goal (V, 3), sides (V,) bool) for `verts` (V, 3) normalised, a clean output at
+        `level`: each sphere that meets a bigger one on the target stretched until the
+        gap between them closes, and which moved vertices are on its sides, for the snap
+        (seams.seam_goals). `verts` and no sides for one sphere, a user's mesh, without
+        stored normals or with settings.snap off."""
+        verts = np.asarray(verts, dtype=np.float64)
+        if not self.snaps or self._normals is None or self.from_mesh or self.start.count < 2:
+            return verts, np.zeros(len(verts), dtype=bool)
+        return seams.seam_goals(verts, faces, self.start.mesh(level)[2], self.start.shares,
+                                self._samples, self._normals, self._sample_tree(), report)
 
     def sample_distance(self, verts):
         """(V,) distance from each of `verts` (V, 3) normalised to the nearest stored target

@@ -11,6 +11,7 @@ from . import storage
 from .fitted_flow import FittedFlow
 from .intersect import local_checks, self_intersecting_faces
 from .metrics import mesh_chamfer
+from .seams import unfolded
 from .snap import vertex_normals
 from .training import fit
 from .untangle import advance, relax, untangle
@@ -31,6 +32,7 @@ class FitResult:
     snap_held: int = 0         # vertices at the flow's end whose snap was held back (or part of it)
     relaxed: int = 0           # vertices smoothed where the flowed sphere crossed itself (untangle.relax)
     creased: int = 0           # vertices moved onto the target's edges and corners (snap.crease)
+    seamed: int = 0            # vertices of branches stretched onto the body they meet (seams.py)
     source_crossing: int = 0   # faces of a source mesh that crossed already at t=0 (left so)
 
 
@@ -77,9 +79,11 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
     (vertices held back behind the flow's end), "pulled_distance" (the farthest of them
     from its place, normalised), "snap_held" (vertices at the flow's end whose last-
     millimetre snap was held back), "relaxed" (vertices smoothed first where a flowed
-    sphere crossed itself, untangle.relax; the snap is then made again from there) and
+    sphere crossed itself, untangle.relax; the snap is then made again from there),
     "creased" (vertices that reached the snap and then moved onto the target's edges and
-    corners, snap.crease, wherever that crosses nothing).
+    corners, snap.crease, wherever that crosses nothing) and "seamed" (vertices of a
+    sphere stretched first until it meets the bigger one it joins on the target,
+    FittedFlow.seamed, wherever that crosses nothing).
 
     A source mesh (Morph Onto) that crosses itself at t=0 keeps those crossings: its
     connected parts that cross each other at t=0 may go on crossing each other
@@ -106,10 +110,18 @@ def output_mesh(model, level, find=self_intersecting_faces, t=1.0, report=None):
             report["relaxed"] = int(relaxed.sum())
     verts, faces = path_mesh(states, faces, find, report, reach, snapped, seen=model.to_target)
     if snapped and find is not None and not model.from_mesh:
-        verts, creased = clean_moves(verts, states[-1], model.creased(verts, faces), faces,
-                                     check_as_stored(find, model.to_target))
+        check = check_as_stored(find, model.to_target)
+        goal, sides = model.seamed(verts, faces, level)
+        stretched, seamed = clean_moves(verts, verts, goal, faces, check)
+        sides &= (stretched != verts).any(axis=1)  # only the moves that were kept
+        verts = stretched
+        if sides.any():  # the stretched sides back onto the target, where that crosses nothing
+            snapped_sides = unfolded(verts, np.where(sides[:, None], model.snapped(verts, faces),
+                                                     verts), faces)
+            verts, _ = clean_moves(verts, verts, snapped_sides, faces, check)
+        verts, creased = clean_moves(verts, states[-1], model.creased(verts, faces), faces, check)
         if report is not None:
-            report["creased"] = creased
+            report.update(seamed=seamed, creased=creased)
     return verts, faces, level, 0
 
 

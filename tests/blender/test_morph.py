@@ -134,6 +134,7 @@ def test_morph_between_is_clean_on_every_frame(scene):
     ring()
     monkey = fitted(lambda: bpy.ops.mesh.primitive_monkey_add(location=(3, 0, 0)), "Monkey", **THIN)
     assert monkey["neural_morph_creased"] > 0  # an end with vertices on sharp edges (snap.crease)
+    assert monkey["neural_morph_seamed"] == 0  # one sphere has no seam (seams.py)
     for path in ("DIRECT", "THROUGH_SPHERE"):
         assert bpy.ops.neural_morph.morph_between(source="Ring Morph", target="Monkey Morph", keys=3,
                                                   path=path, frame_start=1, frame_end=60) == {'FINISHED'}

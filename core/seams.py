@@ -57,7 +57,7 @@ def seam_goals(verts, faces, part, shares, samples, normals, tree=None, report=N
     face_part = part[faces[:, 0]]
     for i, (j, ring) in bodies.items():
         mine = np.flatnonzero(part == i)
-        moved = _stretch(v[mine], ring, v[part == j], tris[face_part == j], samples, normals, tree)
+        moved = _stretch(v[mine], ring, tris[face_part == j], samples, normals, tree)
         if moved is not None:
             goal[mine], axis, gap = moved
             sides[mine] = (goal[mine] != v[mine]).any(axis=1) & (vertex_normal[mine] @ axis < 0.5)
@@ -112,13 +112,10 @@ def _bodies(v, part, shares, samples, tree):
     return found
 
 
-def _stretch(mine, ring, body, body_tris, samples, normals, tree):
+def _stretch(mine, ring, body_tris, samples, normals, tree):
     """(moved (n, 3), axis (3,), gap) for one part's vertices `mine` (n, 3) stretched onto the
-    body (its vertices (b, 3) and triangles (f, 3, 3)) towards `ring` (3,), the middle of
-    where the two border on the target; None where there is no seam."""
-    gap, _ = cKDTree(body).query(mine, distance_upper_bound=SEAM_REACH)
-    if not np.isfinite(gap).any():
-        return None
+    body (its triangles (f, 3, 3)) towards `ring` (3,), the middle of where the two border
+    on the target; None where there is no seam (the body more than SEAM_REACH ahead)."""
     axis = ring - mine.mean(axis=0)
     if np.linalg.norm(axis) < 1e-9:
         return None

@@ -115,7 +115,7 @@ def prepare_fit(context, props):
 
 
 def part_labels(verts, faces, tri, points, pieces, settings, init=None):
-    """Sphere of every sample (M,): one per separate piece and per crowded branch
+    """Sphere of every sample (M,): one per separate piece, crowded branch and limb
     (core.split_branches). A continued fit keeps the spheres it has: a flow fitted before
     branches had spheres of their own continues with its pieces alone."""
     labels = core.surface_parts(verts, faces, tri, points, pieces)

@@ -10,9 +10,14 @@ A branch is found on a voxel grid of the piece in the fit's normalised space: th
 piece's inside (everything a flood from the grid's border through empty voxels does not
 reach), its thick body (the union of balls of radius BODY_RADIUS of its thickest ball
 that fit inside), and what reaches further than BRANCH_MARGIN of that radius from the
-body. A branch counts when it is long (BRANCH_LENGTH radii) and crowded: another branch
-comes closer than CROWDED of its length. Lone branches (a table's legs, a cow's legs,
-Suzanne's ears) stay with their body, since one sphere already reaches them.
+body. A branch counts when it is long (BRANCH_LENGTH radii) and either crowded (another
+branch comes closer than CROWDED of its length) or a limb (thinner than LIMB_THICKNESS
+body radii: a cow's legs, whose one sphere webs the hind legs together). Thicker lone
+branches (a head, Suzanne's ears, a table's legs under its thin top) stay with their body.
+
+A crowded branch also takes the margin it was cut at, so it reaches its body across the
+narrow gaps of its row; a limb's sphere ends at the margin, the body's sphere keeps the
+wide junction (a thigh), and the output's seam step (seams.py) closes the rest.
 """
 import numpy as np
 from scipy import ndimage
@@ -30,10 +35,12 @@ MIN_BRANCH_SHARE = 0.005   # of the piece's volume; smaller ones stay with the b
 MIN_PIECE_SHARE = 0.05     # pieces with a smaller share of the samples are not searched
 MAX_BRANCHES = 32          # per piece; more (a brush, fur) are left to the body
 MIN_THICKNESS = 3.0        # voxels: a thinner piece (a sheet, a thin shell) is not searched
+LIMB_THICKNESS = 0.32      # a long branch thinner than this many body radii is a limb (a
+                           # cow's legs 0.27-0.28; its head 0.37, Suzanne's ear 0.72)
 
 
 def split_branches(verts, faces, sample_faces, points, labels, kind="affine"):
-    """Labels (M,) int64 with each crowded branch of every piece a piece of its own
+    """Labels (M,) int64 with each crowded branch and limb of every piece a piece of its own
     (numbered after the existing ones; `labels` itself when none is found).
 
     verts (V, 3), faces (F, 3): the target's triangles; sample_faces (M,): the triangle
@@ -64,7 +71,7 @@ def split_branches(verts, faces, sample_faces, points, labels, kind="affine"):
 
 def _piece_branches(verts, faces, points):
     """Branch of every sample of one piece: (m,) int, 0 for the body, 1.. for crowded
-    branches. verts/faces/points in normalised space."""
+    branches and limbs. verts/faces/points in normalised space."""
     lo, hi = points.min(axis=0), points.max(axis=0)
     h = float((hi - lo).max()) / (BRANCH_GRID - 8)
     if h <= 0:
@@ -79,23 +86,30 @@ def _piece_branches(verts, faces, points):
     body = ndimage.distance_transform_edt(~(depth > radius)) <= radius
     reach = ndimage.distance_transform_edt(~body)
     comp, k = ndimage.label(inside & (reach > BRANCH_MARGIN * radius), structure=np.ones((3, 3, 3)))
-    if k < 2:
+    if k < 1:
         return np.zeros(len(points), dtype=np.int64)
     ids = np.arange(1, k + 1)
     volume = ndimage.sum(np.ones(comp.shape), comp, index=ids)
     length = ndimage.maximum(reach, comp, index=ids)
     long = ids[(length >= BRANCH_LENGTH * radius) & (volume >= MIN_BRANCH_SHARE * inside.sum())]
     crowded = _crowded(comp, long, length)
-    if len(crowded) < 2 or len(crowded) > MAX_BRANCHES:
+    if len(crowded) < 2:  # a row needs two
+        crowded = crowded[:0]
+    thickness = np.asarray(ndimage.maximum(depth, comp, index=long)).reshape(-1)
+    limbs = np.setdiff1d(long[thickness < LIMB_THICKNESS * radius], crowded)
+    chosen = np.concatenate([crowded, limbs]).astype(np.int64)
+    if len(chosen) < 1 or len(chosen) > MAX_BRANCHES:
         return np.zeros(len(points), dtype=np.int64)
     keep = np.zeros(k + 1, dtype=np.int64)
-    keep[crowded] = np.arange(1, len(crowded) + 1)
+    keep[chosen] = np.arange(1, len(chosen) + 1)
     branch = keep[comp]
-    # each branch reaches back to the body: the margin it was cut at goes to its nearest
-    # branch, so its sphere meets the body's instead of stopping short of it
-    gap, nearest = ndimage.distance_transform_edt(branch == 0, return_indices=True)
-    neck = inside & ~body & (branch == 0) & (gap <= BRANCH_MARGIN * radius + 1.5)
-    branch[neck] = branch[tuple(axis[neck] for axis in nearest)]
+    # a crowded branch reaches back to the body: the margin it was cut at goes to its
+    # nearest crowded branch, so its sphere meets the body's across its row's narrow gaps
+    if len(crowded):
+        row = np.where(np.isin(comp, crowded), branch, 0)
+        gap, nearest = ndimage.distance_transform_edt(row == 0, return_indices=True)
+        neck = inside & ~body & (branch == 0) & (gap <= BRANCH_MARGIN * radius + 1.5)
+        branch[neck] = row[tuple(axis[neck] for axis in nearest)]
     # a sample on a face that lies on a voxel boundary may round into the empty voxel
     # beside it: it takes the label of the first voxel half a voxel away that is inside
     top = np.array(shape) - 1

@@ -44,6 +44,16 @@ def table():
     return joined(boxes)
 
 
+def animal(leg=0.1, head=0.36):
+    """A long body on four thin legs, with a thick head on a neck: lone branches."""
+    boxes = [box((-1.0, -0.4, 0.0), (1.0, 0.4, 0.8))]
+    for x in (-0.8, 0.8):
+        for y in (-0.25, 0.25):
+            boxes.append(box((x - leg / 2, y - leg / 2, -1.0), (x + leg / 2, y + leg / 2, 0.05)))
+    boxes.append(box((0.95, -head / 2, 0.5), (1.9, head / 2, 0.5 + head)))  # neck and head
+    return joined(boxes)
+
+
 def split(verts, faces, n=30_000):
     pts, tri = core.sample_surface(verts, faces, n, 0, return_faces=True)
     labels = core.surface_parts(verts, faces, tri, pts)
@@ -88,6 +98,21 @@ def test_lone_branches_and_round_shapes_stay_one_piece():
     _, pieces, labels = split(*table())
     assert np.array_equal(labels, pieces)  # legs far apart: one sphere reaches them
     _, pieces, labels = split(*core.icosphere(4))
+    assert np.array_equal(labels, pieces)
+
+
+def test_a_lone_limb_far_thinner_than_its_body_gets_a_sphere_and_a_head_does_not():
+    pts, pieces, labels = split(*animal())
+    assert pieces.max() == 0 and labels.max() == 4  # the body with its head, four legs
+    body = np.bincount(labels).argmax()
+    assert (pts[labels == body, 0] > 1.5).any()  # the head stays with the body
+    for k in set(range(5)) - {body}:
+        mine = pts[labels == k]
+        assert np.ptp(mine[:, 0]) < 0.11 and np.ptp(mine[:, 1]) < 0.11  # one leg, never two
+        # from its foot up to the margin it was cut at; the body keeps the junction
+        assert mine[:, 2].min() < -0.95 and -0.15 < mine[:, 2].max() < -0.05
+    # legs as thick as a third of the body's half-width are not limbs: one sphere
+    _, pieces, labels = split(*animal(leg=0.3))
     assert np.array_equal(labels, pieces)
 
 

@@ -84,6 +84,31 @@ def test_sphere_set_spheres_are_disjoint_and_keep_their_share():
     assert np.allclose(again.centres, spheres.centres) and np.allclose(again.radii, spheres.radii)
 
 
+def test_a_part_joined_to_another_starts_as_large_as_its_rms_radius():
+    # two balls far apart: separate pieces, each sphere SPHERE_SIZE of its RMS radius (1)
+    pts, labels = labelled(*spheres_mesh(((-4.0, 0, 0), (4.0, 0, 0)), (1.0, 1.0)))
+    spheres, _ = parts.sphere_set(pts, labels)
+    assert np.allclose(spheres.radii, parts.SPHERE_SIZE * 1.0, rtol=0.02)
+    # one ball with a cap labelled apart (a body and a branch): joined, so the body's
+    # sphere starts at its whole RMS radius and only the two spheres' gap holds it back
+    v, f = core.icosphere(4)
+    pts, _ = core.sample_surface(v * 4.0, f, 20_000, 0, return_faces=True)
+    labels = (pts[:, 0] > 3.5).astype(np.int64)
+    spheres, _ = parts.sphere_set(pts, labels)
+    body = pts[labels == 0]
+    rms = np.sqrt(((body - body.mean(axis=0)) ** 2).sum(1).mean())
+    gap = np.linalg.norm(spheres.centres[0] - spheres.centres[1])
+    assert np.isclose(spheres.radii.sum(), parts.SPHERE_GAP * gap, rtol=1e-3)
+    assert spheres.radii[0] > 1.2 * parts.SPHERE_SIZE * rms
+
+
+def test_small_parts_share_the_vertices_but_never_drop_below_the_floor_level():
+    spheres = parts.SphereSet(np.eye(4, 3) * 3.0, np.full(4, 0.5), np.array([0.97, 0.01, 0.01, 0.01]))
+    assert spheres.levels(5).tolist() == [5, 3, 3, 3]  # two levels below, by share
+    assert spheres.levels(3).tolist() == [3] + [parts.MIN_PART_LEVEL] * 3  # a Draft leg
+    assert spheres.levels(1).tolist() == [1, 1, 1, 1]  # never above the output's level
+
+
 def test_a_piece_nested_in_another_merges_with_it():
     # a small sphere inside a large hollow one: their spheres cannot be apart
     pts, labels = labelled(*spheres_mesh(((0, 0, 0), (0.05, 0, 0)), (1.0, 0.3)))

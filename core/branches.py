@@ -12,8 +12,10 @@ reach), its thick body (the union of balls of radius BODY_RADIUS of its thickest
 that fit inside), and what reaches further than BRANCH_MARGIN of that radius from the
 body. A branch counts when it is long (BRANCH_LENGTH radii) and either crowded (another
 branch comes closer than CROWDED of its length) or a limb (thinner than LIMB_THICKNESS
-body radii: a cow's legs, whose one sphere webs the hind legs together). Thicker lone
-branches (a head, Suzanne's ears, a table's legs under its thin top) stay with their body.
+body radii: a cow's legs, whose one sphere webs the hind legs together; or slender,
+SLENDER times longer than thick and thinner than SLENDER_THICKNESS: a horse's legs).
+Other lone branches (a head, Suzanne's ears, a table's legs under its thin top) stay
+with their body.
 
 A crowded branch also takes the margin it was cut at, so it reaches its body across the
 narrow gaps of its row; a limb's sphere ends at the margin, the body's sphere keeps the
@@ -37,6 +39,8 @@ MAX_BRANCHES = 32          # per piece; more (a brush, fur) are left to the body
 MIN_THICKNESS = 3.0        # voxels: a thinner piece (a sheet, a thin shell) is not searched
 LIMB_THICKNESS = 0.32      # a long branch thinner than this many body radii is a limb (a
                            # cow's legs 0.27-0.28; its head 0.37, Suzanne's ear 0.72)
+SLENDER = 8.0              # so is one this many times longer than thick ...
+SLENDER_THICKNESS = 0.5    # ... and thinner than this many body radii
 
 
 def split_branches(verts, faces, sample_faces, points, labels, kind="affine"):
@@ -96,7 +100,8 @@ def _piece_branches(verts, faces, points):
     if len(crowded) < 2:  # a row needs two
         crowded = crowded[:0]
     thickness = np.asarray(ndimage.maximum(depth, comp, index=long)).reshape(-1)
-    limbs = np.setdiff1d(long[thickness < LIMB_THICKNESS * radius], crowded)
+    slender = (length[long - 1] >= SLENDER * thickness) & (thickness < SLENDER_THICKNESS * radius)
+    limbs = np.setdiff1d(long[(thickness < LIMB_THICKNESS * radius) | slender], crowded)
     chosen = np.concatenate([crowded, limbs]).astype(np.int64)
     if len(chosen) < 1 or len(chosen) > MAX_BRANCHES:
         return np.zeros(len(points), dtype=np.int64)

@@ -44,12 +44,12 @@ def table():
     return joined(boxes)
 
 
-def animal(leg=0.1, head=0.36):
+def animal(leg=0.1, head=0.36, foot=-1.0):
     """A long body on four thin legs, with a thick head on a neck: lone branches."""
     boxes = [box((-1.0, -0.4, 0.0), (1.0, 0.4, 0.8))]
     for x in (-0.8, 0.8):
         for y in (-0.25, 0.25):
-            boxes.append(box((x - leg / 2, y - leg / 2, -1.0), (x + leg / 2, y + leg / 2, 0.05)))
+            boxes.append(box((x - leg / 2, y - leg / 2, foot), (x + leg / 2, y + leg / 2, 0.05)))
     boxes.append(box((0.95, -head / 2, 0.5), (1.9, head / 2, 0.5 + head)))  # neck and head
     return joined(boxes)
 
@@ -114,6 +114,9 @@ def test_a_lone_limb_far_thinner_than_its_body_gets_a_sphere_and_a_head_does_not
     # legs as thick as a third of the body's half-width are not limbs: one sphere
     _, pieces, labels = split(*animal(leg=0.3))
     assert np.array_equal(labels, pieces)
+    # legs half as thick again as the first ones are limbs as they are slender (a horse's)
+    pts, pieces, labels = split(*animal(leg=0.15))
+    assert labels.max() == 4 and (pts[labels == np.bincount(labels).argmax(), 0] > 1.5).any()
 
 
 def test_a_sheet_with_no_inside_is_left_alone():

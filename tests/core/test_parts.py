@@ -107,6 +107,10 @@ def test_small_parts_share_the_vertices_but_never_drop_below_the_floor_level():
     assert spheres.levels(5).tolist() == [5, 3, 3, 3]  # two levels below, by share
     assert spheres.levels(3).tolist() == [3] + [parts.MIN_PART_LEVEL] * 3  # a Draft leg
     assert spheres.levels(1).tolist() == [1, 1, 1, 1]  # never above the output's level
+    # the floor is the output's: the fit's shape term keeps its coarse small parts, so
+    # its batch stays as fine where it matters (the body at level 2, not all at level 1)
+    verts, _, part, _ = spheres.shape_batch(665, np.random.default_rng(0))
+    assert np.bincount(part).tolist() == [162, 42, 42, 42]
 
 
 def test_a_piece_nested_in_another_merges_with_it():
